@@ -1,0 +1,115 @@
+/**
+ * The engine's vocabulary: tasks (ops and custom steps), their typed results, and the
+ * context a task sees. Roles and playbooks are built from these (see role.ts, play.ts).
+ */
+import type { ExecOptions, ExecResult } from '../transport/types.ts';
+import type { Host, Inventory } from '../inventory/types.ts';
+import type { Facts } from '../facts/types.ts';
+
+export type TaskStatus = 'ok' | 'changed' | 'skipped' | 'failed';
+
+/** The outcome of one task on one host. Discriminated on `status`. */
+export type TaskResult =
+  | { status: 'ok'; message?: string }
+  | { status: 'changed'; summary: string; diff?: string }
+  | { status: 'skipped'; reason: string }
+  | { status: 'failed'; error: string; /** the task said it may fail: the host goes on */ ignored: boolean };
+
+/** What a task can do and know while it runs on one host. */
+export interface TaskContext {
+  host: Host;
+  facts: Facts;
+  inventory: Inventory;
+  /** --check: report what would change, change nothing. */
+  check: boolean;
+  /** --diff: changed file tasks carry a unified diff. */
+  diff: boolean;
+  /** Raw exec on this host's one connection. Never rejects on a non-zero exit. */
+  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** exec that throws a TaskError (with the stderr tail) on a non-zero exit; returns stdout. */
+  run(script: string, opts?: ExecOptions): Promise<string>;
+  /** A line in the output under this host (redacted). */
+  log(message: string): void;
+  /** A warning: shown in the recap, does not fail the host. */
+  warn(message: string): void;
+  /** Run-wide key/value store shared by all hosts (e.g. who is leader, learned once). */
+  shared: Map<string, unknown>;
+  /**
+   * Waits until every host still active in this play (or rolling batch) has reached the
+   * barrier of the same name. For steps that need all members ready (etcd bootstrap).
+   */
+  barrier(name: string): Promise<void>;
+}
+
+/** What a probe printed for one op, from the batched probe round trip. */
+export interface ProbeOutput {
+  code: number;
+  stdout: string;
+}
+
+/** An op's decision after comparing the probed state with the wanted state. */
+export type OpPlan =
+  | { change: false; message?: string }
+  | {
+      change: true;
+      /** One line: what will change ("mode 0644 -> 0600", "install etcd-server"). */
+      summary: string;
+      /** Unified diff for file content (shown with --diff; redacted). */
+      diff?: string;
+      /** Makes the change. Not called in check mode. Throw to fail the task. */
+      apply(ctx: TaskContext): Promise<void>;
+    };
+
+interface TaskBase {
+  /** Shown in output and the recap; also what --list-tasks prints. */
+  name: string;
+  /** Handler names to notify when this task reports `changed`. */
+  notify?: string[];
+  tags?: string[];
+  /** Skip the task unless this holds (evaluated on the host's context). */
+  when?: (ctx: TaskContext) => boolean;
+  /**
+   * The task may fail without failing the host: its failure is recorded as a typed result
+   * (`failed`, ignored: true) and the host goes on. Nothing is swallowed unless this is set.
+   */
+  mayFail?: boolean;
+}
+
+/**
+ * An idempotent operation: `probe` is a read-only POSIX sh snippet whose stdout describes
+ * the current state. The engine batches the probes of consecutive ops into one round trip,
+ * then calls `plan` with each op's output and applies only what differs.
+ */
+export interface OpTask extends TaskBase {
+  kind: 'op';
+  /** Read-only sh snippet; null when the op needs no remote state (plan decides alone). */
+  probe: string | null;
+  plan(probe: ProbeOutput, ctx: TaskContext): OpPlan | Promise<OpPlan>;
+}
+
+export type RunOutcome = { changed: false; message?: string } | { changed: true; summary: string; diff?: string };
+
+/** A custom step (talk to an API, wait for a cluster, decide from live state). */
+export interface RunTask extends TaskBase {
+  kind: 'run';
+  /** In --check mode: 'skip' (default, the step changes things) or 'run' (read-only step). */
+  inCheckMode?: 'skip' | 'run';
+  run(ctx: TaskContext): Promise<RunOutcome>;
+}
+
+/** Runs the handlers notified so far on this host, now rather than at the end of the play. */
+export interface FlushTask {
+  kind: 'flush';
+  name: string;
+  tags?: string[];
+}
+
+export type Task = OpTask | RunTask | FlushTask;
+
+/** A failure inside a task, with the text the user needs (already specific, redacted on print). */
+export class TaskError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TaskError';
+  }
+}

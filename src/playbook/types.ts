@@ -1,0 +1,72 @@
+/**
+ * Plays and playbooks. A playbook file default-exports `definePlaybook(...)`.
+ */
+import type { Role } from '../engine/role.ts';
+import type { Task, TaskContext } from '../engine/types.ts';
+import type { ExecOptions, ExecResult } from '../transport/types.ts';
+import type { Host } from '../inventory/types.ts';
+import type { Facts } from '../facts/types.ts';
+
+/** A host as seen by play-level hooks (order, gate): its facts and its connection. */
+export interface HostView {
+  host: Host;
+  facts: Facts;
+  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+}
+
+export interface GateContext {
+  /** Hosts of the batch that just finished. */
+  batch: HostView[];
+  /** Every host of the play still active. */
+  all: HostView[];
+  shared: Map<string, unknown>;
+  log(message: string): void;
+}
+
+export interface Play {
+  kind: 'play';
+  name: string;
+  /** Group pattern: 'postgres', 'etcd:balancers' (union), 'postgres:&etcd' (intersection), 'all:!backup' (exclusion). */
+  hosts: string;
+  roles?: Role[];
+  /** Play-level tasks, after the roles' tasks. */
+  tasks?: (ctx: TaskContext) => Task[] | Promise<Task[]>;
+  handlers?: Record<string, (ctx: TaskContext) => Task[]>;
+  /** Rolling: hosts per batch (a count, or a fraction 0<x<=1, or 'N%'). Unset: all at once. */
+  serial?: number | `${number}%`;
+  /** Rolling: the order hosts go in (e.g. replicas first, leader last, from live state). */
+  order?: (hosts: HostView[]) => HostView[] | Promise<HostView[]>;
+  /** Rolling: must resolve before the next batch starts; a throw stops the rollout. */
+  gate?: (ctx: GateContext) => Promise<void>;
+  /** Stop the play when more than this percentage of its hosts failed. */
+  maxFailPercent?: number;
+  /** Any failed host stops the whole run. */
+  anyErrorsFatal?: boolean;
+  /** Defaults to true; hosts' facts are cached for the run either way once gathered. */
+  gatherFacts?: boolean;
+}
+
+export type Step = Play | { kind: 'parallel'; steps: Step[] } | { kind: 'sequence'; steps: Step[] };
+
+export interface Playbook {
+  kind: 'playbook';
+  name: string;
+  steps: Step[];
+}
+
+export function definePlay(play: Omit<Play, 'kind'>): Play {
+  return { kind: 'play', ...play };
+}
+
+/** Steps that do not depend on each other run at the same time. */
+export function parallel(...steps: Step[]): Step {
+  return { kind: 'parallel', steps };
+}
+
+export function sequence(...steps: Step[]): Step {
+  return { kind: 'sequence', steps };
+}
+
+export function definePlaybook(name: string, ...steps: Step[]): Playbook {
+  return { kind: 'playbook', name, steps };
+}

@@ -1,0 +1,46 @@
+/**
+ * A secret value (password, API key). It prints as ******** everywhere — toString, JSON,
+ * util.inspect — and its clear text only comes out through reveal(), which also registers it
+ * with the redactor so that any text that later carries it (a diff, an error, a log line) is
+ * masked before it is printed.
+ */
+import { inspect } from 'node:util';
+
+export const MASK = '********';
+const known = new Set<string>();
+
+export class Secret {
+  readonly #value: string;
+  constructor(value: string, readonly source = 'inline') {
+    this.#value = value;
+    if (value.length >= 3) known.add(value);
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return MASK;
+  }
+  toJSON(): string {
+    return MASK;
+  }
+  [inspect.custom](): string {
+    return `Secret(${MASK})`;
+  }
+}
+
+export function isSecret(v: unknown): v is Secret {
+  return v instanceof Secret;
+}
+
+/** Masks every known secret value in `text`. Every reporter and error path goes through this. */
+export function redact(text: string): string {
+  let out = text;
+  for (const s of known) if (out.includes(s)) out = out.split(s).join(MASK);
+  return out;
+}
+
+/** Registers a clear-text value that is sensitive but never wrapped (e.g. a generated hash). */
+export function registerSensitive(value: string): void {
+  if (value.length >= 3) known.add(value);
+}
