@@ -31,6 +31,8 @@ export interface Host {
   groups: string[];
   /** Fully merged vars (see README for precedence). Secret values are Secret instances. */
   vars: Vars;
+  /** For error messages: top-level var key -> the file (or file#group) that set it last. */
+  origins: Record<string, string>;
 }
 
 export interface Group {
