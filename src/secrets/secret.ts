@@ -5,6 +5,7 @@
  * masked before it is printed.
  */
 import { inspect } from 'node:util';
+import { z } from 'zod';
 
 export const MASK = '********';
 const known = new Set<string>();
@@ -44,3 +45,11 @@ export function redact(text: string): string {
 export function registerSensitive(value: string): void {
   if (value.length >= 3) known.add(value);
 }
+
+/**
+ * Schema for a secret var in a role: accepts a Secret (from the inventory's
+ * `{ secret: { env | file | value } }`, or `new Secret(...)` in a playbook).
+ */
+export const SecretSchema = z.custom<Secret>((v) => v instanceof Secret, {
+  message: 'expected a secret: { secret: { env: NAME } | { file: PATH } | { value: TEXT } }',
+});
