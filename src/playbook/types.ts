@@ -42,8 +42,6 @@ export interface Play {
   maxFailPercent?: number;
   /** Any failed host stops the whole run. */
   anyErrorsFatal?: boolean;
-  /** Defaults to true; hosts' facts are cached for the run either way once gathered. */
-  gatherFacts?: boolean;
 }
 
 export type Step = Play | { kind: 'parallel'; steps: Step[] } | { kind: 'sequence'; steps: Step[] };

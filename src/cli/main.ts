@@ -1,0 +1,135 @@
+/**
+ * The rigger command: parse, load input (nothing connects until it is all valid), pick a
+ * reporter, run, print the recap, and exit like ansible-playbook (0 ok, 1 bad input,
+ * 2 a host failed, 4 unreachable).
+ */
+import { loadInventory } from '../inventory/load.ts';
+import { renderInventory } from '../inventory/show.ts';
+import { selectHosts } from '../inventory/pattern.ts';
+import { openTransport } from '../transport/open.ts';
+import { gatherFacts } from '../facts/gather.ts';
+import { loadPlaybook } from '../playbook/load.ts';
+import { planPlaybook, runPlaybook } from '../engine/run.ts';
+import { redact } from '../secrets/secret.ts';
+import type { Reporter } from '../engine/events.ts';
+import { PlainReporter } from '../report/plain.ts';
+import { ListrReporter } from '../report/listr.ts';
+import { EventsFileReporter, MultiReporter } from '../report/events-file.ts';
+import { exitCode } from '../report/recap.ts';
+import { parseCli, USAGE, type CliArgs, type CommonOptions, type RunArgs } from './args.ts';
+import { listHosts, listTasks } from './list.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const args = parseCli(argv);
+    if (args.command === 'help') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    return await dispatch(args);
+  } catch (e) {
+    return inputFailure(e);
+  }
+}
+
+async function dispatch(args: Exclude<CliArgs, { command: 'help' }>): Promise<number> {
+  if (args.insecureSkipHostKeyCheck)
+    process.stderr.write('\n!!! WARNING: host key checking is OFF (--insecure-no-host-key-check). Anyone on the path can impersonate your hosts. !!!\n\n');
+  const inv = await loadInventory(args.inventory, inventoryOptions(args));
+  if (args.command === 'inventory') {
+    process.stdout.write(renderInventory(inv, { json: args.json, ...(args.limit ? { limit: args.limit } : {}) }) + '\n');
+    return 0;
+  }
+  if (args.command === 'facts') return facts(args, inv);
+  return run(args, inv);
+}
+
+function inventoryOptions(args: CommonOptions) {
+  return {
+    acceptNewHostKeys: args.acceptNewHostKeys,
+    insecureSkipHostKeyCheck: args.insecureSkipHostKeyCheck,
+    ...(args.knownHosts ? { knownHosts: args.knownHosts } : {}),
+  };
+}
+
+async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>): Promise<number> {
+  const pb = await loadPlaybook(args.playbook);
+  const planned = planPlaybook(pb, inv, args.limit); // validates everything before any connection
+  if (args.listHosts || args.listTasks) {
+    const text = args.listHosts ? listHosts(pb, planned) : await listTasks(pb, planned, inv);
+    process.stdout.write(redact(text) + '\n');
+    return 0;
+  }
+  const reporters: Reporter[] = [];
+  const tty = process.stdout.isTTY && !args.json && !process.env.CI;
+  if (tty) reporters.push(new ListrReporter({ diff: args.diff, verbose: args.verbose }));
+  else reporters.push(new PlainReporter({ out: args.json ? process.stderr : process.stdout, diff: args.diff, verbose: args.verbose }));
+  if (args.events) reporters.push(new EventsFileReporter(args.events));
+  const reporter = new MultiReporter(reporters);
+  const stop = () => process.stderr.write('\ninterrupt: stopping after the running tasks (press again to force)\n');
+  process.once('SIGINT', stop);
+  try {
+    const recap = await runPlaybook(pb, inv, {
+      check: args.check,
+      diff: args.diff,
+      tags: args.tags,
+      skipTags: args.skipTags,
+      forks: args.forks,
+      forceHandlers: args.forceHandlers,
+      openTransport,
+      reporter,
+      ...(args.limit ? { limit: args.limit } : {}),
+    });
+    await reporter.close();
+    if (args.json) {
+      const hosts = Object.fromEntries(
+        Object.entries(recap.hosts).map(([n, h]) => [n, { ok: h.ok, changed: h.changed, failed: h.failed, skipped: h.skipped, unreachable: h.unreachable, warnings: h.warnings }]),
+      );
+      process.stdout.write(redact(JSON.stringify({ ok: recap.ok, durationMs: recap.durationMs, hosts, ...(recap.aborted ? { aborted: recap.aborted } : {}) })) + '\n');
+    }
+    return exitCode(recap);
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
+async function facts(args: CommonOptions, inv: Awaited<ReturnType<typeof loadInventory>>): Promise<number> {
+  const hosts = selectHosts(inv, 'all', args.limit);
+  const results = await Promise.all(
+    hosts.map(async (host) => {
+      const t = openTransport(host);
+      try {
+        await t.connect();
+        return { name: host.name, facts: await gatherFacts(t) } as const;
+      } catch (e) {
+        return { name: host.name, error: e instanceof Error ? e.message : String(e) } as const;
+      } finally {
+        await t.close().catch(() => undefined);
+      }
+    }),
+  );
+  const failed = results.filter((r) => 'error' in r);
+  if (args.json) {
+    process.stdout.write(JSON.stringify(Object.fromEntries(results.map((r) => [r.name, 'error' in r ? { unreachable: true, error: r.error } : r.facts])), null, 2) + '\n');
+  } else {
+    for (const r of results) {
+      if ('error' in r) process.stdout.write(`${r.name}: UNREACHABLE: ${r.error}\n`);
+      else {
+        const f = r.facts;
+        process.stdout.write(
+          `${r.name}: ${f.hostname} ${f.os.id} ${f.os.version} (${f.os.codename}) ${f.arch}, ${f.cpus} cpu, ${f.memoryMb} MB, ` +
+            `${f.virtualization.container ? `container (${f.virtualization.type})` : f.virtualization.type}, ` +
+            `default ${f.defaultIpv4 ? `${f.defaultIpv4.address} via ${f.defaultIpv4.interface}` : 'none'}\n`,
+        );
+      }
+    }
+  }
+  return failed.length ? 4 : 0;
+}
+
+function inputFailure(e: unknown): number {
+  const msg = e instanceof Error ? e.message : String(e);
+  const known = e instanceof Error && ['InputError', 'InventoryError'].includes(e.name);
+  process.stderr.write(`rigger: ${redact(known ? msg : (e instanceof Error && e.stack) || msg)}\n`);
+  return 1;
+}

@@ -1,0 +1,104 @@
+/**
+ * An in-memory host for engine unit tests and the engine benchmark. It speaks only the
+ * engine's own protocol (batched probes, pending-handler file) plus two toy commands the
+ * test ops use: `get KEY` (probe) and `set KEY VALUE` (apply). Never proof that anything
+ * works on a real host — the sshd and lab tests are.
+ */
+import type { ExecOptions, ExecResult, Transport, TransportStats } from '../../src/transport/types.ts';
+import { TransportError } from '../../src/transport/types.ts';
+import type { Facts } from '../../src/facts/types.ts';
+import type { Gather } from '../../src/engine/host-pool.ts';
+import { PENDING_FILE, parsePending } from '../../src/engine/pending.ts';
+import { defineFakeOp } from './fake-ops.ts';
+
+export interface FakeHostState {
+  values: Map<string, string>;
+  files: Map<string, string>;
+  /** Every command run, in order (probes batched count once). */
+  commands: string[];
+  unreachable?: boolean;
+  /** `set` of these keys fails (exit 1). */
+  failOn?: Set<string>;
+}
+
+export function fakeHostState(init: Record<string, string> = {}): FakeHostState {
+  return { values: new Map(Object.entries(init)), files: new Map(), commands: [] };
+}
+
+const PROBE_RE = /\(\n([\s\S]*?)\n\) <\/dev\/null 2>\/dev\/null; printf '\\n@@RG:(\w+):(\d+):%d@@\\n' \$\?/g;
+
+export class FakeTransport implements Transport {
+  readonly stats: TransportStats = { execs: 0, bytesIn: 0, bytesOut: 0 };
+  constructor(
+    readonly host: string,
+    readonly state: FakeHostState,
+  ) {}
+
+  async connect(): Promise<void> {
+    if (this.state.unreachable) throw new TransportError('unreachable', this.host, 'connect ECONNREFUSED (fake)');
+  }
+
+  async close(): Promise<void> {}
+
+  async exec(script: string, opts?: ExecOptions): Promise<ExecResult> {
+    this.stats.execs++;
+    this.stats.bytesOut += script.length + (opts?.stdin?.length ?? 0);
+    this.state.commands.push(script);
+    const r = this.#run(script, opts);
+    this.stats.bytesIn += r.stdout.length + r.stderr.length;
+    return r;
+  }
+
+  #run(script: string, opts?: ExecOptions): ExecResult {
+    const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });
+    if (script.includes('@@RG:')) {
+      let out = '';
+      for (const m of script.matchAll(PROBE_RE)) {
+        const r = this.#run(m[1]!);
+        out += `${r.stdout}\n@@RG:${m[2]}:${m[3]}:${r.code}@@\n`;
+      }
+      return ok(out);
+    }
+    if (script.startsWith(`cat ${PENDING_FILE}`)) return ok(this.state.files.get(PENDING_FILE) ?? '');
+    if (script.startsWith('rm -f ' + PENDING_FILE)) {
+      this.state.files.delete(PENDING_FILE);
+      return ok();
+    }
+    if (script.includes(`cat > ${PENDING_FILE}.tmp`)) {
+      this.state.files.set(PENDING_FILE, String(opts?.stdin ?? ''));
+      return ok();
+    }
+    const get = /^get (\S+)$/.exec(script.trim());
+    if (get) return this.state.values.has(get[1]!) ? ok(this.state.values.get(get[1]!)) : { code: 1, stdout: '', stderr: '' };
+    const set = /^set (\S+) (.*)$/.exec(script.trim());
+    if (set) {
+      if (this.state.failOn?.has(set[1]!)) return { code: 1, stdout: '', stderr: `cannot set ${set[1]}` };
+      this.state.values.set(set[1]!, set[2]!);
+      return ok();
+    }
+    return { code: 127, stdout: '', stderr: `fake: unknown command: ${script.slice(0, 80)}` };
+  }
+}
+
+export const FAKE_FACTS: Facts = {
+  hostname: 'fake',
+  fqdn: 'fake',
+  os: { family: 'debian', id: 'debian', version: '12', codename: 'bookworm', kernel: '6.1' },
+  arch: 'x86_64',
+  packageManager: 'apt',
+  serviceManager: 'systemd',
+  virtualization: { type: 'none', container: false },
+  cpus: 2,
+  memoryMb: 2048,
+  interfaces: [],
+  defaultIpv4: null,
+  user: 'root',
+};
+
+/** Facts are canned; the owed handlers come from the fake host's pending file, as on a real host. */
+export const fakeGather: Gather = async (exec, host) => {
+  const r = await exec(`cat ${PENDING_FILE} 2>/dev/null || true`);
+  return { facts: { ...FAKE_FACTS, hostname: host.name }, pending: parsePending(r.stdout) };
+};
+
+export { defineFakeOp };
