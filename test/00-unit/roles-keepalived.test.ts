@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { KeepalivedVarsSchema } from '../../roles/keepalived/vars.ts';
+import { keepalivedConfig, priorityFor, renderKeepalivedConf, trackWeight, type Placement } from '../../roles/keepalived/render.ts';
+import { Secret } from '../../src/secrets/secret.ts';
+
+const base = KeepalivedVarsSchema.parse({ virtualIp: '10.213.7.100' });
+const lb1: Placement = { host: 'lb1', index: 0, groupSize: 2, interface: 'host0', address: '10.213.7.21', peers: ['10.213.7.22'] };
+const lb2: Placement = { ...lb1, host: 'lb2', index: 1, address: '10.213.7.22', peers: ['10.213.7.21'] };
+
+describe('keepalived vars', () => {
+  it('needs the virtual IP and validates it', () => {
+    expect(KeepalivedVarsSchema.safeParse({}).success).toBe(false);
+    expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.213.7.300' }).success).toBe(false);
+    expect(base).toMatchObject({ prefix: 24, virtualRouterId: 51, basePriority: 150, priorityStep: 10, scriptUser: 'keepalived_script' });
+    expect(base.track.script).toBe('/bin/pidof haproxy');
+  });
+  it('takes the auth password only as a secret', () => {
+    expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.0.0.1', authPassword: 'plain' }).success).toBe(false);
+    expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.0.0.1', authPassword: new Secret('abc12345') }).success).toBe(true);
+  });
+});
+
+describe('keepalived priorities', () => {
+  it('goes down the inventory order and a failed check drops below every healthy peer', () => {
+    expect([0, 1, 2].map((i) => priorityFor(base, i))).toEqual([150, 140, 130]);
+    const w = trackWeight(base, 3);
+    // lb1 with a failed check must rank below the last healthy balancer
+    expect(150 - w).toBeLessThan(130);
+    expect(trackWeight(KeepalivedVarsSchema.parse({ virtualIp: '10.0.0.1', track: { weight: 7 } }), 3)).toBe(7);
+  });
+  it('refuses priorities that fall below 1', () => {
+    expect(() => priorityFor(KeepalivedVarsSchema.parse({ virtualIp: '10.0.0.1', basePriority: 20, priorityStep: 10 }), 2)).toThrow(/priority/);
+  });
+  it('lets an explicit host priority win', () => {
+    expect(priorityFor(KeepalivedVarsSchema.parse({ virtualIp: '10.0.0.1', priority: 77 }), 0)).toBe(77);
+  });
+});
+
+describe('keepalived.conf', () => {
+  it('renders the VIP, the HAProxy check and the priorities', () => {
+    const t1 = renderKeepalivedConf(keepalivedConfig(base, lb1));
+    const l = t1.split('\n').map((x) => x.trim());
+    expect(l).toContain('router_id lb1');
+    expect(l).toContain('script_user keepalived_script');
+    expect(l).toContain('enable_script_security');
+    expect(l).toContain('vrrp_script chk_haproxy {');
+    expect(l).toContain('script "/bin/pidof haproxy"');
+    expect(l).toContain('weight -20');
+    expect(l).toContain('vrrp_instance VI_PG {');
+    expect(l).toContain('state MASTER');
+    expect(l).toContain('interface host0');
+    expect(l).toContain('virtual_router_id 51');
+    expect(l).toContain('priority 150');
+    expect(l).toContain('10.213.7.100/24 dev host0');
+    expect(l).toContain('chk_haproxy');
+    expect(l.some((x) => x.startsWith('auth_pass'))).toBe(false);
+    expect(l).not.toContain('nopreempt');
+    const t2 = renderKeepalivedConf(keepalivedConfig(base, lb2)).split('\n').map((x) => x.trim());
+    expect(t2).toContain('state BACKUP');
+    expect(t2).toContain('priority 140');
+    // braces balance
+    expect((t1.match(/{/g) ?? []).length).toBe((t1.match(/}/g) ?? []).length);
+  });
+  it('renders auth, unicast peers and nopreempt', () => {
+    const v = KeepalivedVarsSchema.parse({ virtualIp: '10.213.7.100', unicast: true, preempt: false });
+    const l = renderKeepalivedConf(keepalivedConfig(v, lb1, 'lab-vrrp')).split('\n').map((x) => x.trim());
+    expect(l).toContain('auth_type PASS');
+    expect(l).toContain('auth_pass lab-vrrp');
+    expect(l).toContain('unicast_src_ip 10.213.7.21');
+    expect(l.slice(l.indexOf('unicast_peer {'), l.indexOf('unicast_peer {') + 3)).toEqual(['unicast_peer {', '10.213.7.22', '}']);
+    expect(l).toContain('nopreempt');
+    expect(l).toContain('state BACKUP');
+  });
+  it('refuses an auth password keepalived would truncate or split, without printing it', () => {
+    let msg = '';
+    try {
+      keepalivedConfig(base, lb1, 'much-too-long-secret');
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).toMatch(/1 to 8 characters/);
+    expect(msg).not.toContain('much-too-long-secret');
+    expect(() => keepalivedConfig(base, lb1, 'a b')).toThrow();
+  });
+});

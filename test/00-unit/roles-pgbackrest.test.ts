@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { PgbackrestVarsSchema, archiveCommand } from '../../roles/pgbackrest/vars.ts';
+import {
+  BLOCK_BEGIN,
+  BLOCK_END,
+  authorizedKeyLine,
+  backupServiceUnit,
+  backupTimerUnit,
+  dbHostConf,
+  knownHostsLine,
+  renderPgbackrestConf,
+  repoHostConf,
+  withManagedBlock,
+} from '../../roles/pgbackrest/render.ts';
+import { Secret } from '../../src/secrets/secret.ts';
+
+const v = PgbackrestVarsSchema.parse({});
+const members = [
+  { name: 'pg1', address: '10.213.7.11' },
+  { name: 'pg2', address: '10.213.7.12' },
+  { name: 'pg3', address: '10.213.7.13' },
+];
+
+function iniSection(text: string, name: string): string[] {
+  const lines = text.split('\n');
+  const start = lines.indexOf(`[${name}]`);
+  if (start < 0) throw new Error(`no [${name}]`);
+  const rest = lines.slice(start + 1);
+  const end = rest.findIndex((l) => l.startsWith('['));
+  return (end < 0 ? rest : rest.slice(0, end)).filter((l) => l !== '');
+}
+
+describe('pgbackrest vars', () => {
+  it('defaults to the seeds and Debian 12 paths', () => {
+    expect(v.stanza).toBe('main');
+    expect(v.repo).toEqual({ path: '/var/lib/pgbackrest', retentionFull: 2, cipherType: 'none' });
+    expect(v.pg.path).toBe('/var/lib/postgresql/15/main');
+    expect(v.configPath).toBe('/etc/pgbackrest.conf');
+    expect(archiveCommand('main')).toBe('pgbackrest --stanza=main archive-push %p');
+  });
+  it('rejects a stanza name with blanks', () => {
+    expect(PgbackrestVarsSchema.safeParse({ stanza: 'my stanza' }).success).toBe(false);
+  });
+});
+
+describe('pgbackrest.conf', () => {
+  it('repo host: repository settings and every database host over SSH', () => {
+    const text = renderPgbackrestConf(repoHostConf(v, members));
+    const g = iniSection(text, 'global');
+    expect(g).toContain('repo1-path=/var/lib/pgbackrest');
+    expect(g).toContain('repo1-retention-full=2');
+    expect(g).toContain('compress-type=zst');
+    expect(g).toContain('compress-level=3');
+    expect(g).toContain('start-fast=y');
+    expect(g).toContain('log-level-console=info');
+    expect(g).toContain('log-level-file=detail');
+    expect(g.some((l) => l.startsWith('repo1-cipher'))).toBe(false);
+    const s = iniSection(text, 'main');
+    expect(s).toContain('pg1-host=10.213.7.11');
+    expect(s).toContain('pg3-host=10.213.7.13');
+    expect(s).toContain('pg2-host-user=postgres');
+    expect(s).toContain('pg1-path=/var/lib/postgresql/15/main');
+    expect(s).toContain('pg1-port=5432');
+    expect(s.filter((l) => /^pg\d+-host=/.test(l))).toHaveLength(3);
+  });
+  it('db host: points at the repository host, knows only its own data dir', () => {
+    const text = renderPgbackrestConf(dbHostConf(v, '10.213.7.31'));
+    const g = iniSection(text, 'global');
+    expect(g).toContain('repo1-host=10.213.7.31');
+    expect(g).toContain('repo1-host-user=pgbackrest');
+    expect(g.some((l) => l.startsWith('repo1-path'))).toBe(false);
+    expect(iniSection(text, 'main')).toEqual([
+      'pg1-path=/var/lib/postgresql/15/main',
+      'pg1-port=5432',
+      'pg1-socket-path=/var/run/postgresql',
+      'pg1-user=postgres',
+    ]);
+  });
+  it('encryption needs a passphrase, which only the repo host gets', () => {
+    const enc = PgbackrestVarsSchema.parse({ repo: { cipherType: 'aes-256-cbc', cipherPass: new Secret('cipher-pass-123') } });
+    expect(() => repoHostConf(enc, members)).toThrow(/cipherPass/);
+    const text = renderPgbackrestConf(repoHostConf(enc, members, enc.repo.cipherPass!.reveal()));
+    expect(iniSection(text, 'global')).toContain('repo1-cipher-type=aes-256-cbc');
+    expect(iniSection(text, 'global')).toContain('repo1-cipher-pass=cipher-pass-123');
+    expect(renderPgbackrestConf(dbHostConf(enc, '10.213.7.31'))).not.toContain('cipher');
+  });
+  it('refuses an empty database group', () => {
+    expect(() => repoHostConf(v, [])).toThrow(/"postgres" has no hosts/);
+  });
+  it('adds async archiving when asked', () => {
+    const text = renderPgbackrestConf(dbHostConf(PgbackrestVarsSchema.parse({ archiveAsync: true }), '10.0.0.9'));
+    expect(iniSection(text, 'global')).toEqual(expect.arrayContaining(['archive-async=y', 'spool-path=/var/spool/pgbackrest']));
+  });
+});
+
+describe('SSH trust files', () => {
+  it('restricts authorized keys and pins host keys by name and address', () => {
+    expect(authorizedKeyLine('ssh-ed25519 AAAAC3xyz postgres@pg1\n')).toBe('restrict ssh-ed25519 AAAAC3xyz postgres@pg1');
+    expect(knownHostsLine(['pg1', '10.213.7.11'], 'ssh-ed25519 AAAAC3host root@pg1')).toBe('pg1,10.213.7.11 ssh-ed25519 AAAAC3host');
+    expect(() => knownHostsLine(['x'], 'garbage')).toThrow(/not an SSH public key/);
+  });
+  it('replaces only its own block and keeps the user lines', () => {
+    const first = withManagedBlock('ssh-rsa USERKEY me@laptop', ['restrict k1']);
+    expect(first).toBe(`ssh-rsa USERKEY me@laptop\n${BLOCK_BEGIN}\nrestrict k1\n${BLOCK_END}\n`);
+    const second = withManagedBlock(first + 'ssh-rsa OTHER x\n', ['restrict k2', 'restrict k3']);
+    expect(second).toBe(`ssh-rsa USERKEY me@laptop\n${BLOCK_BEGIN}\nrestrict k2\nrestrict k3\n${BLOCK_END}\nssh-rsa OTHER x\n`);
+    expect(withManagedBlock(second, ['restrict k2', 'restrict k3'])).toBe(second);
+    expect(withManagedBlock('', ['a'])).toBe(`${BLOCK_BEGIN}\na\n${BLOCK_END}\n`);
+  });
+});
+
+describe('backup timers', () => {
+  it('runs full and diff backups as the repo user on the seeds schedule', () => {
+    expect(backupServiceUnit(v, 'full')).toContain('ExecStart=/usr/bin/pgbackrest --stanza=main --type=full backup');
+    expect(backupServiceUnit(v, 'diff')).toContain('User=pgbackrest');
+    expect(backupTimerUnit(v, 'full')).toContain('OnCalendar=Sun *-*-* 02:00:00');
+    expect(backupTimerUnit(v, 'diff')).toContain('OnCalendar=Mon..Sat *-*-* 02:00:00');
+    expect(backupTimerUnit(v, 'diff')).toContain('WantedBy=timers.target');
+  });
+});
