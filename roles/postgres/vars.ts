@@ -1,0 +1,31 @@
+/**
+ * Vars of the postgres role (inventory key `postgres`): the server packages only. Patroni
+ * creates, configures and runs the cluster (role patroni). Defaults: Debian 12's own
+ * postgresql-15; the PGDG repository (seeds 000/004) is an option, untested in the lab.
+ */
+import { z } from 'zod';
+
+export const PostgresVars = z.object({
+  /** Major version. Debian 12 ships 15; others need source: pgdg. Keep patroni.postgresVersion equal. */
+  version: z.number().int().min(12).max(99).default(15),
+  /** debian: the distribution's packages. pgdg: apt.postgresql.org (documented, untested in the lab). */
+  source: z.enum(['debian', 'pgdg']).default('debian'),
+  pgdg: z
+    .object({
+      repoUrl: z.url().default('https://apt.postgresql.org/pub/repos/apt'),
+      /** The repository's signing key (seed 004), fetched once with curl. */
+      keyUrl: z.url().default('https://www.postgresql.org/media/keys/ACCC4CF8.asc'),
+      keyFile: z.string().startsWith('/').default('/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc'),
+    })
+    .prefault({}),
+  /** More packages (e.g. postgresql-15-pgvector). */
+  extraPackages: z.array(z.string().min(1)).default([]),
+  /**
+   * The cluster <version>/main that Debian's package creates and starts on install (seed 004's
+   * gotcha). drop-if-empty: drop it when it holds no data and Patroni does not own its data
+   * dir; keep: leave it (then Patroni needs another data dir or port).
+   */
+  stockCluster: z.enum(['drop-if-empty', 'keep']).default('drop-if-empty'),
+});
+
+export type PostgresVars = z.output<typeof PostgresVars>;

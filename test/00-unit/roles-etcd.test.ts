@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import type { Host, Inventory } from '../../src/inventory/types.ts';
+import { EtcdVars } from '../../roles/etcd/vars.ts';
+import {
+  clientUrls,
+  etcdEnvFor,
+  httpUrl,
+  isOurs,
+  parseEnvFile,
+  renderEtcdEnv,
+  runtimeSettingsDiffer,
+} from '../../roles/etcd/render.ts';
+
+function host(name: string, address: string, vars: Record<string, unknown> = {}): Host {
+  return {
+    name,
+    connection: {
+      address,
+      port: 22,
+      user: 'root',
+      become: false,
+      knownHosts: '/dev/null',
+      acceptNewHostKeys: false,
+      insecureSkipHostKeyCheck: false,
+      connectTimeoutMs: 5000,
+      transport: 'ssh',
+    },
+    groups: ['all', 'etcd'],
+    vars,
+    origins: {},
+  };
+}
+
+function inventory(hosts: Host[]): Inventory {
+  return {
+    source: 'test',
+    hosts: new Map(hosts.map((h) => [h.name, h])),
+    groups: new Map([['etcd', { name: 'etcd', hosts: hosts.map((h) => h.name), children: [], vars: {} }]]),
+  };
+}
+
+const pg = [host('pg1', '10.213.7.11'), host('pg2', '10.213.7.12'), host('pg3', '10.213.7.13')];
+const inv = inventory(pg);
+const defaults = EtcdVars.parse({});
+
+describe('etcd vars', () => {
+  it('has the seed defaults', () => {
+    expect(defaults).toMatchObject({ group: 'etcd', clusterToken: 'pg-etcd', dataDir: '/var/lib/etcd/default', clientPort: 2379, peerPort: 2380 });
+    expect(defaults.packages).toEqual(['etcd-server', 'etcd-client']);
+  });
+
+  it('rejects a managed key in settings and equal ports', () => {
+    const r = EtcdVars.safeParse({ settings: { ETCD_NAME: 'x' }, peerPort: 2379 });
+    expect(r.success).toBe(false);
+    const paths = r.error!.issues.map((i) => i.path.join('.'));
+    expect(paths).toContain('settings.ETCD_NAME');
+    expect(paths).toContain('peerPort');
+  });
+
+  it('rejects a multi-line setting and a bad token', () => {
+    expect(EtcdVars.safeParse({ settings: { ETCD_LOG_LEVEL: 'info\nETCD_NAME=evil' } }).success).toBe(false);
+    expect(EtcdVars.safeParse({ clusterToken: 'a b' }).success).toBe(false);
+  });
+});
+
+describe('/etc/default/etcd', () => {
+  const text = renderEtcdEnv(etcdEnvFor(defaults, pg[0]!, inv, 'new'));
+
+  it('renders the member, its URLs and the whole initial cluster', () => {
+    const lines = text.split('\n');
+    expect(lines[0]).toMatch(/^# Managed by rigger/);
+    expect(lines).toContain('ETCD_NAME=pg1');
+    expect(lines).toContain('ETCD_DATA_DIR=/var/lib/etcd/default');
+    expect(lines).toContain('ETCD_LISTEN_PEER_URLS=http://10.213.7.11:2380');
+    expect(lines).toContain('ETCD_LISTEN_CLIENT_URLS=http://10.213.7.11:2379,http://127.0.0.1:2379');
+    expect(lines).toContain('ETCD_ADVERTISE_CLIENT_URLS=http://10.213.7.11:2379');
+    expect(lines).toContain('ETCD_INITIAL_ADVERTISE_PEER_URLS=http://10.213.7.11:2380');
+    expect(lines).toContain(
+      'ETCD_INITIAL_CLUSTER=pg1=http://10.213.7.11:2380,pg2=http://10.213.7.12:2380,pg3=http://10.213.7.13:2380',
+    );
+    expect(lines).toContain('ETCD_INITIAL_CLUSTER_STATE=new');
+    expect(lines).toContain('ETCD_INITIAL_CLUSTER_TOKEN=pg-etcd');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(isOurs(text)).toBe(true);
+  });
+
+  it('renders the same text for the same input (changed is decided on text)', () => {
+    expect(renderEtcdEnv(etcdEnvFor(defaults, pg[0]!, inv, 'new'))).toBe(text);
+  });
+
+  it('says existing for a joining member', () => {
+    expect(renderEtcdEnv(etcdEnvFor(defaults, pg[2]!, inv, 'existing'))).toContain('ETCD_INITIAL_CLUSTER_STATE=existing\n');
+  });
+
+  it('appends extra settings sorted, quoting what systemd needs quoted', () => {
+    const v = EtcdVars.parse({ settings: { ETCD_LOG_LEVEL: 'warn', ETCD_ELECTION_TIMEOUT: '1000', ETCD_CIPHER_SUITES: 'a b' } });
+    const t = renderEtcdEnv(etcdEnvFor(v, pg[0]!, inv, 'new'));
+    const tail = t.trim().split('\n').slice(-3);
+    expect(tail).toEqual(['ETCD_CIPHER_SUITES="a b"', 'ETCD_ELECTION_TIMEOUT=1000', 'ETCD_LOG_LEVEL=warn']);
+    expect(parseEnvFile(t).get('ETCD_CIPHER_SUITES')).toBe('a b');
+  });
+
+  it('uses a per-host address override for itself and its peers', () => {
+    const hosts = [host('a', 'mgmt-a', { etcd: { address: '192.168.5.1' } }), host('b', 'mgmt-b', { etcd: { address: '192.168.5.2' } })];
+    const i2 = inventory(hosts);
+    const env = etcdEnvFor(EtcdVars.parse({ address: '192.168.5.1' }), hosts[0]!, i2, 'new');
+    expect(env.initialCluster).toEqual([
+      { name: 'a', peerUrl: 'http://192.168.5.1:2380' },
+      { name: 'b', peerUrl: 'http://192.168.5.2:2380' },
+    ]);
+    expect(clientUrls(i2, 'etcd')).toEqual(['http://192.168.5.1:2379', 'http://192.168.5.2:2379']);
+  });
+
+  it('brackets IPv6 literals in URLs', () => {
+    expect(httpUrl('fd00::1', 2379)).toBe('http://[fd00::1]:2379');
+  });
+
+  it('refuses a host outside the group and a missing group', () => {
+    expect(() => etcdEnvFor(defaults, host('lb1', '10.213.7.21'), inv, 'new')).toThrow(/not in the etcd group/);
+    expect(() => etcdEnvFor(EtcdVars.parse({ group: 'dcs' }), pg[0]!, inv, 'new')).toThrow(/group "dcs"/);
+  });
+});
+
+describe('restart decision', () => {
+  const base = renderEtcdEnv(etcdEnvFor(defaults, pg[0]!, inv, 'new'));
+
+  it('needs no restart when only bootstrap keys change (a member was added)', () => {
+    const four = inventory([...pg, host('pg4', '10.213.7.14')]);
+    const after = renderEtcdEnv(etcdEnvFor(defaults, pg[0]!, four, 'new'));
+    expect(after).not.toBe(base);
+    expect(runtimeSettingsDiffer(base, after)).toBe(false);
+  });
+
+  it('needs a restart when a runtime setting changes', () => {
+    const after = renderEtcdEnv(etcdEnvFor(EtcdVars.parse({ settings: { ETCD_HEARTBEAT_INTERVAL: '200' } }), pg[0]!, inv, 'new'));
+    expect(runtimeSettingsDiffer(base, after)).toBe(true);
+  });
+
+  it('treats the stock, all-comment file as not ours', () => {
+    expect(isOurs('## etcd(1) daemon options\n#ETCD_NAME="hostname"\n')).toBe(false);
+    expect(parseEnvFile('#ETCD_NAME="x"\n\n').size).toBe(0);
+  });
+});

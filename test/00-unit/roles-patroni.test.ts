@@ -1,0 +1,203 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { Group, Host, Inventory } from '../../src/inventory/types.ts';
+import { Secret } from '../../src/secrets/secret.ts';
+import { PatroniVars } from '../../roles/patroni/vars.ts';
+import { dcsConfigOf, hbaAddress, patroniConfigFor, renderPatroniYaml, renderUnit } from '../../roles/patroni/render.ts';
+
+function host(name: string, address: string, vars: Record<string, unknown> = {}): Host {
+  return {
+    name,
+    connection: {
+      address,
+      port: 22,
+      user: 'root',
+      become: false,
+      knownHosts: '/dev/null',
+      acceptNewHostKeys: false,
+      insecureSkipHostKeyCheck: false,
+      connectTimeoutMs: 5000,
+      transport: 'ssh',
+    },
+    groups: ['all'],
+    vars,
+    origins: {},
+  };
+}
+
+const hosts = [
+  host('pg1', '10.213.7.11'),
+  host('pg2', '10.213.7.12'),
+  host('pg3', '10.213.7.13'),
+  host('lb1', '10.213.7.21'),
+  host('lb2', '10.213.7.22'),
+  host('backup1', '10.213.7.31'),
+];
+const group = (name: string, members: string[]): [string, Group] => [name, { name, hosts: members, children: [], vars: {} }];
+const inv: Inventory = {
+  source: 'test',
+  hosts: new Map(hosts.map((h) => [h.name, h])),
+  groups: new Map([
+    group('postgres', ['pg1', 'pg2', 'pg3']),
+    group('etcd', ['pg1', 'pg2', 'pg3']),
+    group('balancers', ['lb1', 'lb2']),
+    group('backup', ['backup1']),
+  ]),
+};
+
+const secrets = {
+  restapi: { password: new Secret('api-Secret-1') },
+  authentication: {
+    superuser: { password: new Secret('super-Secret-2') },
+    replication: { password: new Secret('on') },
+    rewind: { password: new Secret('rewind-Secret-3') },
+  },
+};
+const vars = PatroniVars.parse(secrets);
+const text = renderPatroniYaml(patroniConfigFor(vars, hosts[1]!, inv));
+// Parse the way Patroni does (YAML 1.1) to check what it will see.
+const seen = parse(text, { version: '1.1' }) as Record<string, any>;
+
+describe('patroni vars', () => {
+  it('requires the four secrets', () => {
+    const r = PatroniVars.safeParse({});
+    expect(r.success).toBe(false);
+    const paths = r.error!.issues.map((i) => i.path.join('.'));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'restapi',
+        'authentication',
+      ]),
+    );
+    const r2 = PatroniVars.safeParse({ ...secrets, restapi: { password: 'plain text' } });
+    expect(r2.success).toBe(false);
+    expect(r2.error!.issues[0]!.path.join('.')).toBe('restapi.password');
+  });
+
+  it('enforces loop_wait + 2 * retry_timeout <= ttl', () => {
+    const r = PatroniVars.safeParse({ ...secrets, dcs: { ttl: 25 } });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.path.join('.'))).toContain('dcs.ttl');
+  });
+
+  it('enforces the watchdog arithmetic (ttl - safety_margin - loop_wait > 0)', () => {
+    const r = PatroniVars.safeParse({ ...secrets, dcs: { ttl: 40, loopWait: 20, retryTimeout: 10 }, watchdog: { safetyMargin: 20 } });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.path.join('.'))).toContain('watchdog.safetyMargin');
+    // With the watchdog off the same numbers are fine.
+    expect(PatroniVars.safeParse({ ...secrets, dcs: { ttl: 40, loopWait: 20, retryTimeout: 10 }, watchdog: { mode: 'off', safetyMargin: 20 } }).success).toBe(true);
+  });
+});
+
+describe('patroni.yml', () => {
+  it('names the member and its addresses', () => {
+    expect(seen).toMatchObject({
+      scope: 'pg-cluster',
+      namespace: '/service/',
+      name: 'pg2',
+      restapi: { listen: '0.0.0.0:8008', connect_address: '10.213.7.12:8008', authentication: { username: 'patroni', password: 'api-Secret-1' } },
+      etcd3: { hosts: ['10.213.7.11:2379', '10.213.7.12:2379', '10.213.7.13:2379'] },
+    });
+    expect(seen['postgresql']).toMatchObject({
+      listen: '0.0.0.0:5432',
+      connect_address: '10.213.7.12:5432',
+      data_dir: '/var/lib/postgresql/15/main',
+      bin_dir: '/usr/lib/postgresql/15/bin',
+      authentication: {
+        superuser: { username: 'postgres', password: 'super-Secret-2' },
+        replication: { username: 'replicator', password: 'on' },
+        rewind: { username: 'rewind_user', password: 'rewind-Secret-3' },
+      },
+    });
+  });
+
+  it('has the seeds\' DCS settings', () => {
+    expect(seen['bootstrap']['dcs']).toMatchObject({
+      ttl: 30,
+      loop_wait: 10,
+      retry_timeout: 10,
+      maximum_lag_on_failover: 1048576,
+      synchronous_mode: true,
+      postgresql: { use_pg_rewind: true, use_slots: true },
+    });
+    expect(seen['bootstrap']['initdb']).toEqual([{ encoding: 'UTF8' }, 'data-checksums']);
+  });
+
+  it('keeps on/off strings strings under YAML 1.1 (wal_log_hints for pg_rewind)', () => {
+    const p = seen['bootstrap']['dcs']['postgresql']['parameters'];
+    expect(p['wal_log_hints']).toBe('on');
+    expect(p['hot_standby']).toBe('on');
+    expect(p['synchronous_commit']).toBe('on');
+    expect(text).toMatch(/wal_log_hints: "on"/);
+    // A password that reads as a YAML 1.1 boolean stays a string too.
+    expect(seen['postgresql']['authentication']['replication']['password']).toBe('on');
+  });
+
+  it('allows replication from the members and clients from proxies and the backup host, all scram', () => {
+    const hba: string[] = seen['postgresql']['pg_hba'];
+    for (const a of ['11', '12', '13']) {
+      expect(hba).toContain(`host replication replicator 10.213.7.${a}/32 scram-sha-256`);
+      expect(hba).toContain(`host all all 10.213.7.${a}/32 scram-sha-256`);
+    }
+    expect(hba).toContain('host all all 10.213.7.21/32 scram-sha-256');
+    expect(hba).toContain('host all all 10.213.7.22/32 scram-sha-256');
+    expect(hba).toContain('host all all 10.213.7.31/32 scram-sha-256');
+    expect(hba.filter((l) => l.startsWith('host')).every((l) => l.endsWith('scram-sha-256'))).toBe(true);
+    expect(hba.some((l) => /\b(md5|trust|password)\b/.test(l))).toBe(false);
+  });
+
+  it('has watchdog automatic with a 5 s margin, and the tags', () => {
+    expect(seen['watchdog']).toEqual({ mode: 'automatic', device: '/dev/watchdog', safety_margin: 5 });
+    expect(seen['tags']).toEqual({ nofailover: false, noloadbalance: false, clonefrom: false, nosync: false });
+  });
+
+  it('merges user parameters over the defaults; null drops one', () => {
+    const v = PatroniVars.parse({ ...secrets, dcs: { parameters: { max_connections: 300, archive_mode: null, archive_command: null } } });
+    const p = dcsConfigOf(v).postgresql.parameters;
+    expect(p['max_connections']).toBe(300);
+    expect(p['wal_log_hints']).toBe('on');
+    expect('archive_mode' in p).toBe(false);
+    expect(Object.keys(p)).toEqual([...Object.keys(p)].sort());
+  });
+
+  it('does not fold long lines', () => {
+    const v = PatroniVars.parse({ ...secrets, hba: { extra: [`host all all 192.168.0.0/16 scram-sha-256 ${'x'.repeat(150)}`] } });
+    const t = renderPatroniYaml(patroniConfigFor(v, hosts[0]!, inv));
+    expect(t).toContain(`x`.repeat(150));
+  });
+
+  it('is stable text for the same input and puts no secret in the typed config\'s JSON', () => {
+    expect(renderPatroniYaml(patroniConfigFor(vars, hosts[1]!, inv))).toBe(text);
+    expect(JSON.stringify(patroniConfigFor(vars, hosts[1]!, inv))).not.toContain('super-Secret-2');
+  });
+
+  it('refuses a host outside the postgres group', () => {
+    expect(() => patroniConfigFor(vars, hosts[3]!, inv)).toThrow(/not in the postgres group/);
+  });
+
+  it('derives Debian paths from the version', () => {
+    const v = PatroniVars.parse({ ...secrets, postgresVersion: 16 });
+    const c = patroniConfigFor(v, hosts[0]!, inv);
+    expect(c.postgresql.data_dir).toBe('/var/lib/postgresql/16/main');
+    expect(c.postgresql.bin_dir).toBe('/usr/lib/postgresql/16/bin');
+  });
+
+  it('turns addresses into pg_hba fields', () => {
+    expect(hbaAddress('10.0.0.1')).toBe('10.0.0.1/32');
+    expect(hbaAddress('fd00::1')).toBe('fd00::1/128');
+    expect(hbaAddress('10.0.0.0/24')).toBe('10.0.0.0/24');
+    expect(hbaAddress('db1.example.com')).toBe('db1.example.com');
+  });
+});
+
+describe('systemd unit', () => {
+  it('runs Patroni as postgres with KillMode=process and HUP on reload', () => {
+    const u = renderUnit({ scope: 'pg-cluster', configFile: '/etc/patroni/patroni.yml', watchdog: true, watchdogDevice: '/dev/watchdog' });
+    expect(u).toContain('User=postgres\n');
+    expect(u).toContain('ExecStart=/usr/bin/patroni /etc/patroni/patroni.yml\n');
+    expect(u).toContain('ExecReload=/bin/kill -s HUP $MAINPID\n');
+    expect(u).toContain('KillMode=process\n');
+    expect(u).toMatch(/ExecStartPre=-\+.*chown postgres \/dev\/watchdog/);
+    expect(renderUnit({ scope: 'x', configFile: '/c.yml', watchdog: false, watchdogDevice: '/dev/watchdog' })).not.toContain('ExecStartPre');
+  });
+});
