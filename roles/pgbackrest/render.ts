@@ -113,9 +113,20 @@ export function renderPgbackrestConf(c: PgbackrestConf): string {
 export const BLOCK_BEGIN = '# BEGIN rigger pgbackrest';
 export const BLOCK_END = '# END rigger pgbackrest';
 
-/** A peer's public key, restricted: pgbackrest needs commands only (no pty, no forwarding). */
-export function authorizedKeyLine(publicKey: string): string {
-  return `restrict ${oneLine(publicKey)}`;
+/** Tag ending our authorized_keys lines: says which peer a key belongs to. */
+export function keyTag(peer: string): string {
+  return `rigger-pgbackrest:${peer}`;
+}
+
+/**
+ * A peer's public key, restricted (pgbackrest needs commands only: no pty, no forwarding),
+ * its comment replaced by a tag naming the peer so the line can be kept while that peer is
+ * not part of a run.
+ */
+export function authorizedKeyLine(peer: string, publicKey: string): string {
+  const [type, key] = oneLine(publicKey).split(/\s+/);
+  if (!type || !key) throw new Error(`not an SSH public key from ${peer}: ${publicKey.slice(0, 40)}`);
+  return `restrict ${type} ${key} ${keyTag(peer)}`;
 }
 
 /** known_hosts entry pinning a host's own key under its inventory name and address. */

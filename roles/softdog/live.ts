@@ -54,9 +54,10 @@ export function parseProbe(stdout: string): WatchdogProbe {
   };
 }
 
+/** facts.virtualization: container or not, and what kind. */
 export interface HostKind {
   container: boolean;
-  virtualization: string;
+  type: string;
 }
 
 export type WatchdogVerdict =
@@ -72,7 +73,7 @@ export function watchdogVerdict(p: WatchdogProbe, host: HostKind, v: SoftdogVars
   if (p.device) return { kind: 'ready' };
   if (!p.loaded && p.modprobe && p.available && !host.container) return { kind: 'load' };
   const why: string[] = [];
-  if (host.container) why.push(`this host is a container (${host.virtualization}): it cannot load kernel modules`);
+  if (host.container) why.push(`this host is a container (${host.type}): it cannot load kernel modules`);
   if (!p.modprobe) why.push('modprobe is not installed');
   else if (!p.available && !p.loaded) why.push(`kernel ${p.kernel || '?'} has no ${v.module} module`);
   if (p.loaded) why.push(`${v.module} is loaded but ${v.device} does not exist`);

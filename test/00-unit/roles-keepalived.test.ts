@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { KeepalivedVarsSchema } from '../../roles/keepalived/vars.ts';
 import { keepalivedConfig, priorityFor, renderKeepalivedConf, trackWeight, type Placement } from '../../roles/keepalived/render.ts';
 import { Secret } from '../../src/secrets/secret.ts';
+import { judgeRound, holderScript } from '../../roles/keepalived/live.ts';
 
 const base = KeepalivedVarsSchema.parse({ virtualIp: '10.213.7.100' });
 const lb1: Placement = { host: 'lb1', index: 0, groupSize: 2, interface: 'host0', address: '10.213.7.21', peers: ['10.213.7.22'] };
@@ -81,5 +82,24 @@ describe('keepalived.conf', () => {
     expect(msg).toMatch(/1 to 8 characters/);
     expect(msg).not.toContain('much-too-long-secret');
     expect(() => keepalivedConfig(base, lb1, 'a b')).toThrow();
+  });
+});
+
+
+describe('VIP holder rounds', () => {
+  const group = ['lb1', 'lb2'];
+  it('settles on exactly one holder among all balancers', () => {
+    expect(judgeRound(new Map([['lb1', true], ['lb2', false]]), group)).toEqual({ kind: 'settled', holder: 'lb1' });
+  });
+  it('keeps waiting with none or two holders', () => {
+    expect(judgeRound(new Map([['lb1', false], ['lb2', false]]), group)).toEqual({ kind: 'pending', holders: [] });
+    expect(judgeRound(new Map([['lb1', true], ['lb2', true]]), group)).toEqual({ kind: 'pending', holders: ['lb1', 'lb2'] });
+  });
+  it('says what it could not check when balancers are outside the run', () => {
+    expect(judgeRound(new Map([['lb2', false]]), group)).toEqual({ kind: 'partial', holder: null, outside: ['lb1'] });
+    expect(judgeRound(new Map([['lb2', true]]), group)).toEqual({ kind: 'partial', holder: 'lb2', outside: ['lb1'] });
+  });
+  it('asks ip for the exact address', () => {
+    expect(holderScript('10.213.7.100')).toContain("ip -o -4 addr show to '10.213.7.100/32'");
   });
 });

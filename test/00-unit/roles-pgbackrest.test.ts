@@ -13,6 +13,10 @@ import {
   withManagedBlock,
 } from '../../roles/pgbackrest/render.ts';
 import { Secret } from '../../src/secrets/secret.ts';
+import { blockFile, blockLines } from '../../roles/pgbackrest/block-file.ts';
+import { peerLines } from '../../roles/pgbackrest/trust.ts';
+import { archiveProblem, checkFingerprint, parseInfo } from '../../roles/pgbackrest/live.ts';
+import type { TaskContext } from '../../src/engine/types.ts';
 
 const v = PgbackrestVarsSchema.parse({});
 const members = [
@@ -95,7 +99,7 @@ describe('pgbackrest.conf', () => {
 
 describe('SSH trust files', () => {
   it('restricts authorized keys and pins host keys by name and address', () => {
-    expect(authorizedKeyLine('ssh-ed25519 AAAAC3xyz postgres@pg1\n')).toBe('restrict ssh-ed25519 AAAAC3xyz postgres@pg1');
+    expect(authorizedKeyLine('pg1', 'ssh-ed25519 AAAAC3xyz postgres@pg1\n')).toBe('restrict ssh-ed25519 AAAAC3xyz rigger-pgbackrest:pg1');
     expect(knownHostsLine(['pg1', '10.213.7.11'], 'ssh-ed25519 AAAAC3host root@pg1')).toBe('pg1,10.213.7.11 ssh-ed25519 AAAAC3host');
     expect(() => knownHostsLine(['x'], 'garbage')).toThrow(/not an SSH public key/);
   });
@@ -116,5 +120,67 @@ describe('backup timers', () => {
     expect(backupTimerUnit(v, 'full')).toContain('OnCalendar=Sun *-*-* 02:00:00');
     expect(backupTimerUnit(v, 'diff')).toContain('OnCalendar=Mon..Sat *-*-* 02:00:00');
     expect(backupTimerUnit(v, 'diff')).toContain('WantedBy=timers.target');
+  });
+});
+
+
+describe('managed block op', () => {
+  const spec = {
+    name: 't',
+    path: '/home/u/.ssh/authorized_keys',
+    owner: 'u',
+    group: 'u',
+    mode: '0600',
+    lines: () => ['restrict ssh-ed25519 K rigger-pgbackrest:pg1'],
+  };
+  const ctx = { check: false, diff: true } as unknown as TaskContext;
+  it('creates a missing file', async () => {
+    const plan = await blockFile(spec).plan({ code: 0, stdout: 'missing\n' }, ctx);
+    expect(plan.change).toBe(true);
+    expect(plan.change && plan.summary).toMatch(/create/);
+  });
+  it('is unchanged when block, owner and mode match', async () => {
+    const body = withManagedBlock('ssh-rsa USER me\n', ['restrict ssh-ed25519 K rigger-pgbackrest:pg1']);
+    const plan = await blockFile(spec).plan({ code: 0, stdout: `u:u 600\n@@RIGGER-BLOCK-CONTENT@@\n${body}` }, ctx);
+    expect(plan).toEqual({ change: false });
+    expect(blockLines(body)).toEqual(['restrict ssh-ed25519 K rigger-pgbackrest:pg1']);
+  });
+  it('fixes the mode and shows a diff for a changed block', async () => {
+    const plan = await blockFile(spec).plan({ code: 0, stdout: 'u:u 644\n@@RIGGER-BLOCK-CONTENT@@\nssh-rsa USER me\n' }, ctx);
+    expect(plan.change && plan.summary).toMatch(/update block, mode 644 -> 0600/);
+    expect(plan.change && plan.diff).toContain('+restrict ssh-ed25519 K rigger-pgbackrest:pg1');
+  });
+});
+
+describe('peer lines', () => {
+  const peers = [
+    { name: 'pg1', address: '10.213.7.11' },
+    { name: 'pg2', address: '10.213.7.12' },
+  ];
+  const isLineOf = (p: { name: string }, l: string) => l.startsWith(`${p.name},`);
+  it('keeps the old line of a peer that is not in this run, drops removed peers', () => {
+    const current = ['pg1,10.213.7.11 ssh-ed25519 OLD1', 'pg2,10.213.7.12 ssh-ed25519 OLD2', 'pg9,10.213.7.19 ssh-ed25519 GONE'];
+    const lines = peerLines(peers, current, (p) => (p.name === 'pg1' ? 'pg1,10.213.7.11 ssh-ed25519 NEW1' : undefined), isLineOf);
+    expect(lines).toEqual(['pg1,10.213.7.11 ssh-ed25519 NEW1', 'pg2,10.213.7.12 ssh-ed25519 OLD2']);
+  });
+  it('writes nothing for a peer without a key yet', () => {
+    expect(peerLines(peers, [], (p) => (p.name === 'pg1' ? null : 'x'), isLineOf)).toEqual(['x']);
+  });
+});
+
+describe('pgbackrest live state', () => {
+  it('reads the stanza status from info JSON', () => {
+    const json = JSON.stringify([{ name: 'main', status: { code: 2, message: 'no valid backups' }, backup: [], db: [] }]);
+    expect(parseInfo(json, 'main')).toMatchObject({ status: { code: 2 }, backup: [] });
+    expect(() => parseInfo(json, 'other')).toThrow(/does not list stanza other/);
+    expect(() => parseInfo('ERROR: x', 'main')).toThrow(/did not print JSON/);
+  });
+  it('names what is wrong with the archive settings', () => {
+    expect(archiveProblem({ mode: 'on', command: 'pgbackrest --stanza=main archive-push %p' }, 'main')).toBeNull();
+    expect(archiveProblem({ mode: 'off', command: '(disabled)' }, 'main')).toMatch(/archive_mode is "off".*archive_command is "\(disabled\)"/);
+  });
+  it('fingerprints independently of order', () => {
+    expect(checkFingerprint(['a', 'b'])).toBe(checkFingerprint(['b', 'a']));
+    expect(checkFingerprint(['a', 'b'])).not.toBe(checkFingerprint(['a', 'c']));
   });
 });

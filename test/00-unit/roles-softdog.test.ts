@@ -5,8 +5,8 @@ import { effectiveWatchdogMode, ownershipDiffers, parseProbe, watchdogVerdict, t
 
 const defaults = SoftdogVarsSchema.parse({});
 const bare: WatchdogProbe = { modprobe: true, loaded: false, available: true, device: false, owner: '', mode: '', ownerExists: true, kernel: '6.1.0-28-amd64' };
-const vm = { container: false, virtualization: 'kvm' };
-const nspawn = { container: true, virtualization: 'systemd-nspawn' };
+const vm = { container: false, type: 'kvm' };
+const nspawn = { container: true, type: 'systemd-nspawn' };
 
 describe('softdog files', () => {
   it('loads softdog at boot and hands the device to postgres', () => {
