@@ -84,3 +84,11 @@ export async function runOrFail(ctx: TaskContext, what: string, script: string, 
   const out = tailLines(r.stderr.trim() ? r.stderr : r.stdout, tail);
   throw new TaskError(`${what} failed (exit ${r.code})${out ? `:\n${out}` : ''}`);
 }
+
+/** Common options of ops whose `name` is the managed object (unit, user, group). */
+export type NamedOpCommon = Omit<OpCommon, 'name'> & { /** Overrides the derived task name. */ taskName?: string };
+
+export function namedTaskBase(o: NamedOpCommon, defaultName: string) {
+  const { taskName, notify, tags, when, mayFail } = o;
+  return taskBase({ ...(taskName !== undefined ? { name: taskName } : {}), ...(notify ? { notify } : {}), ...(tags ? { tags } : {}), ...(when ? { when } : {}), ...(mayFail !== undefined ? { mayFail } : {}) }, defaultName);
+}

@@ -1,0 +1,67 @@
+/**
+ * command: runs a shell command (changed when it runs). Guards are evaluated in the probe:
+ * `creates`/`removes` are paths, `unless`/`onlyIf` are commands that must be read-only.
+ * stdin may carry a Secret: it is revealed only into the exec's stdin.
+ */
+import { z } from 'zod';
+import { TransportError, shQuote } from '../transport/types.ts';
+import { TaskError, type OpPlan, type OpTask, type TaskContext } from '../engine/types.ts';
+import { Secret } from '../secrets/secret.ts';
+import { AbsolutePath, commandHead, parseSpec, tailLines, taskBase, type OpCommon } from './common.ts';
+
+const CommandSpec = z.object({
+  cmd: z.string().trim().min(1, 'empty command'),
+  creates: AbsolutePath.optional(),
+  removes: AbsolutePath.optional(),
+  unless: z.string().min(1).optional(),
+  onlyIf: z.string().min(1).optional(),
+  stdin: z.union([z.string(), z.instanceof(Secret)]).optional(),
+  timeoutMs: z.number().int().positive().optional(),
+});
+export type CommandOptions = OpCommon & z.input<typeof CommandSpec>;
+
+/** Probe lines that say why the command is not needed. */
+const SKIP_REASONS: Record<string, (s: z.output<typeof CommandSpec>) => string> = {
+  creates: (s) => `${s.creates} exists`,
+  removes: (s) => `${s.removes} does not exist`,
+  unless: () => '`unless` check succeeded',
+  onlyif: () => '`onlyIf` check failed',
+};
+
+export function command(o: CommandOptions): OpTask {
+  const spec = parseSpec('command', CommandSpec, o);
+  const guards = [
+    spec.creates && `[ -e ${shQuote(spec.creates)} ] && echo '@@skip creates'`,
+    spec.removes && `[ -e ${shQuote(spec.removes)} ] || echo '@@skip removes'`,
+    // sh -c keeps a guard's syntax error inside its own shell, away from the batched probe.
+    spec.unless && `sh -c ${shQuote(spec.unless)} >/dev/null 2>&1 </dev/null && echo '@@skip unless'`,
+    spec.onlyIf && `sh -c ${shQuote(spec.onlyIf)} >/dev/null 2>&1 </dev/null || echo '@@skip onlyif'`,
+  ].filter((g): g is string => typeof g === 'string');
+  const head = commandHead(spec.cmd);
+
+  return {
+    kind: 'op',
+    ...taskBase(o, `command: ${head}`),
+    probe: guards.length ? [...guards, 'true'].join('\n') : null,
+    plan(probe): OpPlan {
+      const skip = /^@@skip (\w+)$/m.exec(probe.stdout);
+      if (skip) return { change: false, message: `not needed: ${SKIP_REASONS[skip[1]!]?.(spec) ?? skip[1]}` };
+      return { change: true, summary: `run: ${head}`, apply: (ctx) => runCommand(ctx, spec.cmd, spec.stdin, spec.timeoutMs) };
+    },
+  };
+}
+
+async function runCommand(ctx: TaskContext, cmd: string, stdin: string | Secret | undefined, timeoutMs: number | undefined): Promise<void> {
+  const input = stdin instanceof Secret ? stdin.reveal() : stdin;
+  let r;
+  try {
+    r = await ctx.exec(cmd, { ...(input !== undefined ? { stdin: input } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+  } catch (e) {
+    if (e instanceof TransportError && e.kind === 'timeout') throw new TaskError(`command timed out after ${(timeoutMs ?? 0) / 1000}s: ${commandHead(cmd, 120)}`);
+    throw e;
+  }
+  if (r.code !== 0) {
+    const out = tailLines(r.stderr.trim() ? r.stderr : r.stdout, 10);
+    throw new TaskError(`command failed (exit ${r.code}): ${commandHead(cmd, 120)}${out ? `\n${out}` : ''}`);
+  }
+}
