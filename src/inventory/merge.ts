@@ -112,12 +112,17 @@ export function buildInventory(raw: RawInventory, files: VarsFiles, opts: BuildO
   problems.throwIfAny();
 
   const outGroups = new Map<string, Group>();
-  outGroups.set('all', { name: 'all', hosts: hostOrder, children: topLevel(raw.groups, groupNames), vars: mergeLayers(allLayers).vars });
+  // Ansible connection vars live on hosts' connections, not in any vars.
+  const groupVars = (layers: VarLayer[]): Vars => {
+    const { vars } = mergeLayers(layers);
+    if (raw.flavor === 'ansible') for (const key of Object.keys(vars)) if (key.startsWith('ansible_')) delete vars[key];
+    return vars;
+  };
+  outGroups.set('all', { name: 'all', hosts: hostOrder, children: topLevel(raw.groups, groupNames), vars: groupVars(allLayers) });
   for (const name of groupNames) {
     const g = groups.get(name)!;
     const set = members.get(name)!;
-    const { vars } = mergeLayers([...g.layers, ...(files.groups.get(name) ?? [])]);
-    if (raw.flavor === 'ansible') for (const key of Object.keys(vars)) if (key.startsWith('ansible_')) delete vars[key];
+    const vars = groupVars([...g.layers, ...(files.groups.get(name) ?? [])]);
     outGroups.set(name, { name, hosts: hostOrder.filter((h) => set.has(h)), children: [...g.children], vars });
   }
   return { source: raw.source, hosts, groups: outGroups };

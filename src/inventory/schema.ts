@@ -79,7 +79,8 @@ export function schemaProblems(file: string, data: unknown, issues: readonly z.c
     const got = valueAt(data, path);
     let detail: string;
     if (issue.code === 'invalid_type') {
-      detail = got === undefined ? `missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${describeValue(got)}`;
+      const expected = EXPECTED_WORDS[issue.expected] ?? issue.expected;
+      detail = got === undefined ? `missing (expected ${expected})` : `expected ${expected}, got ${describeValue(got)}`;
     } else if (issue.code === 'invalid_value') {
       detail = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(got)}`;
     } else if (issue.code === 'too_small' || issue.code === 'too_big') {
@@ -91,6 +92,8 @@ export function schemaProblems(file: string, data: unknown, issues: readonly z.c
   }
   return out;
 }
+
+const EXPECTED_WORDS: Record<string, string> = { object: 'a mapping', record: 'a mapping', array: 'a list' };
 
 type Located = { kind: string; scope: { host?: string; group?: string }; rest: Array<string | number> };
 

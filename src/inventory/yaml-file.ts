@@ -33,14 +33,13 @@ export function parseYaml(text: string, file: string, flavor: Flavor): unknown {
     version: flavor === 'ansible' ? '1.1' : '1.2',
     merge: true,
     uniqueKeys: true,
-    prettyErrors: false,
     customTags: flavor === 'ansible' ? [vaultTag] : [],
   });
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];
     const at = pos ? `${displayPath(file)}:${pos.line}:${pos.col}` : file;
-    throw new InventoryError({ file: at, detail: `invalid YAML: ${err.message.split('\n')[0]}` });
+    throw new InventoryError({ file: at, detail: `invalid YAML: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` });
   }
   return doc.toJS({ maxAliasCount: 1000 });
 }
