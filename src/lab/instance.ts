@@ -11,7 +11,8 @@ import { withLock } from './lock.ts';
 import { LabError } from './run.ts';
 
 export const STATE_ROOT = '/var/lib/rigger-lab';
-export const CACHE_ROOT = '/var/cache/rigger-lab';
+/** Base image cache, shared by all instances (RIGGER_LAB_CACHE: build a fresh one elsewhere). */
+export const CACHE_ROOT = process.env.RIGGER_LAB_CACHE?.trim() || '/var/cache/rigger-lab';
 export const DEFAULT_INSTANCE = 'lab';
 const FIRST_OCTET = 7;
 const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));

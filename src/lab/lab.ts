@@ -113,7 +113,7 @@ async function bringUp(inst: Instance, specs: readonly HostSpec[], image: string
 async function waitSsh(inst: Instance, spec: HostSpec): Promise<void> {
   let last: RunResult | undefined;
   await waitFor(`ssh to ${spec.name}`, 30_000, async () => {
-    last = await sshRun(inst, hostAddress(inst, spec), 'hostname', 10_000);
+    last = await sshRun(inst, hostAddress(inst, spec), 'hostname', { timeoutMs: 10_000 });
     if (last.code === 0 && last.stdout.trim() === spec.name) return true;
     return undefined;
   }, 300).catch((e: unknown) => {

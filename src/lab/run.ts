@@ -32,7 +32,8 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     quiet: true,
     nothrow: true,
     verbose: false,
-    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    // Without input, stdin is closed: a child (ssh above all) must never read ours.
+    ...(opts.input !== undefined ? { input: opts.input } : { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] }),
     ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs, timeoutSignal: 'SIGKILL' as const } : {}),
   })`${[...argv]}`;
   return { code: out.exitCode ?? 128, stdout: out.stdout, stderr: out.stderr };

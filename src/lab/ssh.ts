@@ -56,6 +56,13 @@ export function sshOptions(inst: Pick<Instance, 'privateKey' | 'knownHosts'>, co
 }
 
 /** Runs `script` on the host with the real OpenSSH client (remote shell: POSIX sh). */
-export async function sshRun(inst: Pick<Instance, 'privateKey' | 'knownHosts'>, address: string, script: string, timeoutMs = 30_000): Promise<RunResult> {
-  return run(['ssh', ...sshOptions(inst), `root@${address}`, script], { timeoutMs });
+export async function sshRun(
+  inst: Pick<Instance, 'privateKey' | 'knownHosts'>,
+  address: string,
+  script: string,
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const connectS = Math.max(1, Math.min(5, Math.floor(timeoutMs / 2000)));
+  return run(['ssh', ...sshOptions(inst, connectS), `root@${address}`, script], { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
 }
