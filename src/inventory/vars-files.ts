@@ -7,7 +7,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { describeValue, type Problems } from './errors.ts';
-import { isAnsibleKey } from './ansible.ts';
+import { isAnsibleKey } from './ansible-builder.ts';
 import { rejectAnsibleKeys, type LoadContext } from './ours.ts';
 import type { Flavor, VarLayer, VarsFiles } from './raw.ts';
 import { resolveSecrets } from './secrets.ts';

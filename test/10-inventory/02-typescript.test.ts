@@ -1,9 +1,8 @@
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadInventory } from '../../src/inventory/load.ts';
 import { isSecret } from '../../src/secrets/secret.ts';
 import { FIXTURES, cleanupTmp, errorOf, tmpInventory } from './support.ts';
-import { afterAll } from 'vitest';
 
 afterAll(cleanupTmp);
 
