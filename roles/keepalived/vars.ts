@@ -40,10 +40,15 @@ export const KeepalivedVarsSchema = z.strictObject({
    * keepalived, so longer secrets are refused. Unset: no authentication block.
    */
   authPassword: SecretSchema.optional(),
-  /** How HAProxy is tracked: a command that exits 0 while HAProxy runs (pidof is in Debian's essential sysvinit-utils). */
+  /**
+   * How HAProxy is tracked: a command that exits 0 while HAProxy runs, as `scriptUser`.
+   * pgrep (procps, installed by the role). Not pidof: on Debian 12 it is a symlink to
+   * killall5, keepalived runs the resolved path and killall5 refuses pidof's arguments.
+   * Not killall -0: an unprivileged user may not signal root's HAProxy.
+   */
   track: z
     .strictObject({
-      script: z.string().default('/bin/pidof haproxy'),
+      script: z.string().default('/usr/bin/pgrep -x haproxy'),
       interval: z.number().int().min(1).default(2),
       fall: z.number().int().min(1).default(2),
       rise: z.number().int().min(1).default(2),

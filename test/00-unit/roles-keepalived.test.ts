@@ -13,7 +13,7 @@ describe('keepalived vars', () => {
     expect(KeepalivedVarsSchema.safeParse({}).success).toBe(false);
     expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.213.7.300' }).success).toBe(false);
     expect(base).toMatchObject({ prefix: 24, virtualRouterId: 51, basePriority: 150, priorityStep: 10, scriptUser: 'keepalived_script' });
-    expect(base.track.script).toBe('/bin/pidof haproxy');
+    expect(base.track.script).toBe('/usr/bin/pgrep -x haproxy');
   });
   it('takes the auth password only as a secret', () => {
     expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.0.0.1', authPassword: 'plain' }).success).toBe(false);
@@ -45,7 +45,7 @@ describe('keepalived.conf', () => {
     expect(l).toContain('script_user keepalived_script');
     expect(l).toContain('enable_script_security');
     expect(l).toContain('vrrp_script chk_haproxy {');
-    expect(l).toContain('script "/bin/pidof haproxy"');
+    expect(l).toContain('script "/usr/bin/pgrep -x haproxy"');
     expect(l).toContain('weight -20');
     expect(l).toContain('vrrp_instance VI_PG {');
     expect(l).toContain('state MASTER');
