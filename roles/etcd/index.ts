@@ -1,0 +1,286 @@
+/**
+ * Role etcd: the DCS quorum Patroni keeps its leader lock in. Bootstraps the members of the
+ * `etcd` group together, joins a new member to a running cluster, and never touches the
+ * data of a member of our cluster. See README.md.
+ */
+import { defineRole, type RoleContext } from '../../src/engine/role.ts';
+import { TaskError, type RunTask, type Task } from '../../src/engine/types.ts';
+import { shQuote } from '../../src/transport/types.ts';
+import { file, packages, service } from '../../src/ops/index.ts';
+import { EtcdVars } from './vars.ts';
+import {
+  ENV_FILE,
+  etcdEnvFor,
+  etcdHosts,
+  httpUrl,
+  inventoryMembers,
+  isOurs,
+  memberAddress,
+  etcdVarsOf,
+  parseEnvFile,
+  renderEtcdEnv,
+  runtimeSettingsDiffer,
+} from './render.ts';
+import { clusterHealth, etcdctl, journalTail, memberList, oneAtATime, settleInside, waitUntil, type EtcdMemberInfo } from './live.ts';
+
+type Ctx = RoleContext<EtcdVars>;
+
+/** What the inspection step found on one host; later steps and the handler read it. */
+interface MemberPlan {
+  /** /etc/default/etcd before this run ('' when absent). */
+  previousText: string;
+  previousOurs: boolean;
+  /** Debian's default single-node member must go before this host can be a member of ours. */
+  wipeStock: boolean;
+  /** Add this host to the running cluster (member add) before it starts. */
+  add: boolean;
+  state: 'new' | 'existing';
+  /** The rendered file, once the config step ran. */
+  wantedText?: string;
+  /** The config step changed the file in this run. */
+  changedThisRun: boolean;
+}
+
+const planKey = (host: string) => `etcd:plan:${host}`;
+
+function planOf(ctx: Ctx): MemberPlan {
+  const p = ctx.shared.get(planKey(ctx.host.name)) as MemberPlan | undefined;
+  if (!p) throw new TaskError('etcd: the inspection step did not run on this host');
+  return p;
+}
+
+function ownPeerUrl(ctx: Ctx): string {
+  return httpUrl(memberAddress(ctx.host, ctx.vars), ctx.vars.peerPort);
+}
+
+/** Client URLs of the other members (this host's own etcd may be Debian's default one). */
+function otherClientUrls(ctx: Ctx): string[] {
+  return etcdHosts(ctx.inventory, ctx.vars.group)
+    .filter((h) => h.name !== ctx.host.name)
+    .map((h) => {
+      const v = etcdVarsOf(h);
+      return httpUrl(memberAddress(h, v), v.clientPort);
+    });
+}
+
+function localClientUrl(ctx: Ctx): string {
+  return httpUrl('127.0.0.1', ctx.vars.clientPort);
+}
+
+const inspect: RunTask = {
+  kind: 'run',
+  name: 'etcd: inspect this member and the cluster',
+  inCheckMode: 'run',
+  async run(c) {
+    const ctx = c as Ctx;
+    const v = ctx.vars;
+    const r = await ctx.exec(
+      [
+        `if [ -d ${shQuote(`${v.dataDir}/member`)} ]; then echo data=yes; else echo data=no; fi`,
+        `if command -v etcdctl >/dev/null 2>&1; then echo etcdctl=yes; else echo etcdctl=no; fi`,
+        'echo @@file',
+        `cat ${shQuote(ENV_FILE)} 2>/dev/null || true`,
+      ].join('\n'),
+    );
+    const [head = '', previousText = ''] = r.stdout.split('@@file\n');
+    const hasData = /^data=yes$/m.test(head);
+    const previousOurs = isOurs(previousText);
+    const plan: MemberPlan = { previousText, previousOurs, wipeStock: false, add: false, state: 'new', changedThisRun: false };
+    ctx.shared.set(planKey(ctx.host.name), plan);
+
+    if (hasData && previousOurs) {
+      // A member of our cluster: keep what it was started with; nothing is ever wiped here.
+      plan.state = parseEnvFile(previousText).get('ETCD_INITIAL_CLUSTER_STATE') === 'existing' ? 'existing' : 'new';
+      return { changed: false, message: 'member of the cluster (data present)' };
+    }
+    if (hasData) {
+      if (parseEnvFile(previousText).has('ETCD_INITIAL_CLUSTER'))
+        throw new TaskError(
+          `${ENV_FILE} was not written by rigger and configures a cluster (ETCD_INITIAL_CLUSTER set), and ${v.dataDir} holds data: ` +
+            'refusing to touch a member of a cluster we did not form. Adopt it by hand (compare its settings with the role\'s) or move its data away.',
+        );
+      // Debian starts etcd on install as a single-node member named after the host: never ours.
+      plan.wipeStock = true;
+    }
+
+    // No data (or only Debian's default member): bootstrap with the others, or join a running cluster.
+    const others = otherClientUrls(ctx);
+    if (others.length === 0 || !/^etcdctl=yes$/m.test(head)) return { changed: false, message: describe(plan) };
+    // Short: on a new cluster nobody answers yet (Debian's default members listen on loopback only).
+    const live = await memberList(ctx, others, 2);
+    if (!live.ok) return { changed: false, message: describe(plan) };
+    const own = ownPeerUrl(ctx);
+    const mine = live.members.find((m) => m.peerUrls.includes(own));
+    if (mine && mine.name !== '')
+      throw new TaskError(
+        `the running cluster lists ${ctx.host.name} (${own}) as started member ${mine.name} (id ${mine.id}), but this host has no data for it. ` +
+          `Remove the stale member first (${etcdctl(others, `member remove ${mine.id}`)}), then run again to join afresh.`,
+      );
+    plan.state = 'existing';
+    plan.add = !mine;
+    checkMembership(ctx, live.members, plan.add);
+    return { changed: false, message: describe(plan) };
+  },
+};
+
+function describe(p: MemberPlan): string {
+  const what = p.add ? 'joins the running cluster' : p.state === 'existing' ? 'joins the running cluster (already added)' : 'bootstraps a new cluster with the other members';
+  return p.wipeStock ? `${what}; Debian's default single-node member goes first` : what;
+}
+
+/** ETCD_INITIAL_CLUSTER of a joining member must list exactly the cluster's members: the inventory's. */
+function checkMembership(ctx: Ctx, live: EtcdMemberInfo[], addingSelf: boolean): void {
+  const want = inventoryMembers(ctx.inventory, ctx.vars.group);
+  const livePeers = new Set(live.flatMap((m) => m.peerUrls));
+  if (addingSelf) livePeers.add(ownPeerUrl(ctx));
+  const missing = want.filter((m) => !livePeers.has(m.peerUrl)).map((m) => m.name);
+  const extra = [...livePeers].filter((u) => !want.some((m) => m.peerUrl === u));
+  // Other inventory members not in the cluster yet are fine only if they join in this same run.
+  const notYet = missing.filter((n) => n !== ctx.host.name);
+  if (extra.length > 0 || notYet.length > 0)
+    throw new TaskError(
+      `the running etcd cluster and the inventory group "${ctx.vars.group}" disagree` +
+        `${extra.length ? `; in the cluster but not the inventory: ${extra.join(', ')}` : ''}` +
+        `${notYet.length ? `; in the inventory but not the cluster: ${notYet.join(', ')}` : ''}` +
+        '. Join new members one run at a time (-l <host>) and remove old ones with etcdctl member remove.',
+    );
+}
+
+const wipeStock: RunTask = {
+  kind: 'run',
+  name: "etcd: remove Debian's default single-node member",
+  when: (c) => (c.shared.get(planKey(c.host.name)) as MemberPlan | undefined)?.wipeStock ?? false,
+  async run(c) {
+    const ctx = c as Ctx;
+    const dir = ctx.vars.dataDir;
+    await ctx.run(`systemctl stop etcd.service\nrm -rf -- ${shQuote(dir)}`);
+    return { changed: true, summary: `stopped etcd and removed its default member in ${dir}` };
+  },
+};
+
+const addMember: RunTask = {
+  kind: 'run',
+  name: 'etcd: add this member to the running cluster',
+  when: (c) => (c.shared.get(planKey(c.host.name)) as MemberPlan | undefined)?.add ?? false,
+  async run(c) {
+    const ctx = c as Ctx;
+    const own = ownPeerUrl(ctx);
+    await ctx.run(etcdctl(otherClientUrls(ctx), `member add ${shQuote(ctx.host.name)} --peer-urls=${shQuote(own)}`));
+    return { changed: true, summary: `member add ${ctx.host.name} ${own}` };
+  },
+};
+
+const configure: RunTask = {
+  kind: 'run',
+  name: `etcd: ${ENV_FILE}`,
+  inCheckMode: 'run',
+  notify: ['restart etcd'],
+  async run(c) {
+    const ctx = c as Ctx;
+    const plan = planOf(ctx);
+    const text = renderEtcdEnv(etcdEnvFor(ctx.vars, ctx.host, ctx.inventory, plan.state));
+    plan.wantedText = text;
+    const out = await settleInside(ctx, file({ path: ENV_FILE, content: text, mode: '0644', owner: 'root', group: 'root' }));
+    plan.changedThisRun = out.changed;
+    return out;
+  },
+};
+
+const allConfigured: RunTask = {
+  kind: 'run',
+  name: 'etcd: wait until every member is configured',
+  inCheckMode: 'run',
+  async run(ctx) {
+    await ctx.barrier('etcd: configured');
+    return { changed: false };
+  },
+};
+
+/** Every member of the group started and healthy, as the cluster itself reports it. */
+async function waitHealthy(ctx: Ctx, what: string): Promise<string> {
+  const want = inventoryMembers(ctx.inventory, ctx.vars.group);
+  return waitUntil(
+    what,
+    ctx.vars.healthTimeoutSeconds * 1000,
+    async () => {
+      const health = await clusterHealth(ctx, [localClientUrl(ctx)]);
+      if (!health.healthy) return { done: false, seen: health.summary };
+      const list = await memberList(ctx, [localClientUrl(ctx)]);
+      if (!list.ok) return { done: false, seen: list.error };
+      const started = list.members.filter((m) => m.name !== '');
+      const absent = want.filter((w) => !started.some((m) => m.peerUrls.includes(w.peerUrl))).map((w) => w.name);
+      const seen = `members: ${list.members.map((m) => `${m.name || '(unstarted)'} ${m.peerUrls.join(',')}`).join('; ')}`;
+      if (absent.length > 0) return { done: false, seen: `${seen}; not started yet: ${absent.join(', ')}` };
+      return { done: true, value: `${started.length} members healthy` };
+    },
+    { intervalMs: 1000, more: () => journalTail(ctx, 'etcd.service') },
+  );
+}
+
+const healthGate: RunTask = {
+  kind: 'run',
+  name: 'etcd: every member healthy',
+  async run(c) {
+    const ctx = c as Ctx;
+    const message = await waitHealthy(ctx, `etcd cluster health (every member of group "${ctx.vars.group}" started and healthy)`);
+    return { changed: false, message };
+  },
+};
+
+function tasks(ctx: Ctx): Task[] {
+  // Fail on a broken group before anything runs.
+  etcdHosts(ctx.inventory, ctx.vars.group);
+  return [
+    packages({ names: ctx.vars.packages }),
+    inspect,
+    wipeStock,
+    addMember,
+    configure,
+    allConfigured,
+    service({ name: 'etcd', enabled: true, state: 'started', taskName: 'etcd: service started and enabled' }),
+    healthGate,
+  ];
+}
+
+/**
+ * Restarts a member whose runtime settings changed, one member at a time across the run and
+ * each back to healthy before the next, so the cluster keeps quorum. Bootstrap-only keys
+ * (ETCD_INITIAL_*) never cost a restart.
+ */
+const restart = (): Task[] => [
+  {
+    kind: 'run',
+    name: 'etcd: restart (one member at a time)',
+    async run(x) {
+      const ctx = x as Ctx;
+      const plan = ctx.shared.get(planKey(ctx.host.name)) as MemberPlan | undefined;
+      if (plan?.changedThisRun) {
+        if (!plan.previousOurs) return { changed: false, message: 'first start already used the new settings' };
+        if (!runtimeSettingsDiffer(plan.previousText, plan.wantedText ?? plan.previousText))
+          return { changed: false, message: 'only bootstrap settings changed (ETCD_INITIAL_*): no restart needed' };
+      } else {
+        // Owed from an earlier run: restart unless etcd started after the file last changed.
+        const r = await ctx.exec(
+          `f=$(stat -c %Y ${shQuote(ENV_FILE)}) && t=$(systemctl show -p ActiveEnterTimestamp --value etcd.service) && ` +
+            `[ -n "$t" ] && s=$(date -d "$t" +%s) && [ "$s" -gt "$f" ] && echo fresh || echo stale`,
+        );
+        if (r.stdout.trim() === 'fresh') return { changed: false, message: 'etcd already runs with the current settings' };
+      }
+      await oneAtATime(ctx.shared, 'etcd:restart', async () => {
+        await ctx.run('systemctl restart etcd.service');
+        await waitHealthy(ctx, `etcd cluster health after restarting ${ctx.host.name}`);
+      });
+      return { changed: true, summary: 'restarted etcd (cluster healthy again)' };
+    },
+  },
+];
+
+export const etcd = defineRole({
+  name: 'etcd',
+  description: 'etcd cluster (the DCS for Patroni): bootstrap, join, health gate',
+  vars: EtcdVars,
+  tasks,
+  handlers: { 'restart etcd': restart },
+});
+
+export default etcd;
