@@ -100,7 +100,13 @@ async function bringUp(inst: Instance, specs: readonly HostSpec[], image: string
   if (booting.length > 0) log(`booting ${booting.map((s) => s.name).join(', ')}`);
   return Promise.all(
     specs.map(async (spec) => {
+      const wasRunning = !booting.includes(spec);
       const ref = bootHost(inst, spec.name);
+      // `up` means reachable: a host left partitioned (by a test that failed halfway) is healed.
+      if (wasRunning && (await isPartitioned(inst, spec.name))) {
+        await setPartitioned(inst, spec.name, false);
+        log(`${spec.name} was partitioned: healed`);
+      }
       const boot = await waitBooted(inst, spec.name, ref);
       if (boot.state === 'degraded') log(`${spec.name}: systemd is degraded; failed units: ${boot.failedUnits.join(', ')}`);
       await waitSsh(inst, spec);
@@ -170,6 +176,7 @@ export async function down(inst: Instance, log: Log): Promise<void> {
     removeCgroups(`${inst.name}-`);
     await teardownNetwork(inst);
     for (const f of [inst.knownHosts, inst.inventoryPath, inst.statePath]) rmSync(f, { force: true });
+    if (inst.inventoryDir.startsWith(`${inst.dir}/`)) rmSync(inst.inventoryDir, { recursive: true, force: true });
     pruneImages();
   });
 }

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { instanceName, resolveInstance, type Instance } from './instance.ts';
 import * as lab from './lab.ts';
+import { requireRoot } from './prereqs.ts';
 import { LabError } from './run.ts';
 import { sshOptions } from './ssh.ts';
 import { GROUP_NAME, HOST_NAME } from './topology.ts';
@@ -47,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
     say(USAGE);
     return verb ? 0 : 2;
   }
+  requireRoot();
   const inst = await resolveInstance(instanceName(), verb === 'up' || verb === 'add');
   if (!inst) {
     say(`lab instance ${instanceName()} does not exist (nothing to ${verb})`);
