@@ -156,3 +156,21 @@ export const readyServer = (h: Exec, server: string, socket?: string) => setServ
 export function routedTo(states: ServerState[], backend: string): string[] {
   return states.filter((s) => s.backend === backend && s.up && s.admin === 'ready').map((s) => s.server);
 }
+
+/**
+ * Waits until a drained server holds no client session in any backend (deadline in ms); the
+ * error says how many sessions were left. For "drain, wait, then stop PostgreSQL".
+ */
+export async function waitNoSessions(h: Exec, server: string, timeoutMs: number, socket = DEFAULT_SOCKET, intervalMs = 1000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const mine = (await serverStates(h, socket)).filter((s) => s.server === server);
+    if (mine.length === 0) throw new TaskError(`haproxy has no server named ${server}`);
+    const left = mine.reduce((n, s) => n + s.sessions, 0);
+    if (left === 0) return;
+    if (Date.now() >= end) {
+      throw new TaskError(`${server} still has ${left} session(s) after ${Math.round(timeoutMs / 1000)} s (${mine.map((s) => `${s.backend}: ${s.sessions}`).join(', ')})`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HaproxyVarsSchema } from '../../roles/haproxy/vars.ts';
 import { haproxyConfig, renderHaproxyCfg } from '../../roles/haproxy/render.ts';
-import { adminFromBits, mergeStates, parseCsv, routedTo, runtimeScript, setServerState } from '../../roles/haproxy/runtime.ts';
+import { adminFromBits, mergeStates, parseCsv, routedTo, runtimeScript, setServerState, waitNoSessions } from '../../roles/haproxy/runtime.ts';
 
 const backends = [
   { name: 'pg1', address: '10.213.7.11' },
@@ -123,5 +123,15 @@ describe('haproxy runtime API helpers', () => {
   it('turns an answer from haproxy into an error', async () => {
     const h = { exec: async () => ({ code: 0, stdout: 'No such server.\n', stderr: '' }) };
     await expect(setServerState(h, 'postgres_primary', 'pg9', 'ready')).rejects.toThrow(/No such server/);
+  });
+
+  it('waits for a drained server to lose its sessions, and gives up with the count', async () => {
+    const statWith = (n: number) => stat.replace('postgres_primary,pg1,0,0,1,', `postgres_primary,pg1,0,0,${n},`);
+    let calls = 0;
+    const draining = { exec: async () => ({ code: 0, stdout: `${statWith(calls++ < 2 ? 3 : 0)}@@RIGGER-SPLIT@@\n${state}`, stderr: '' }) };
+    await waitNoSessions(draining, 'pg1', 10_000, undefined, 1);
+    expect(calls).toBe(3);
+    const stuck = { exec: async () => ({ code: 0, stdout: `${statWith(2)}@@RIGGER-SPLIT@@\n${state}`, stderr: '' }) };
+    await expect(waitNoSessions(stuck, 'pg1', 5, undefined, 1)).rejects.toThrow(/pg1 still has 2 session\(s\).*postgres_primary: 2/);
   });
 });
