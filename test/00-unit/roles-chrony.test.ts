@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ChronyVarsSchema } from '../../roles/chrony/vars.ts';
 import { renderChronyConf } from '../../roles/chrony/render.ts';
+import type { RoleContext } from '../../src/engine/role.ts';
+import type { OpTask, RunTask, Task } from '../../src/engine/types.ts';
+import type { Facts } from '../../src/facts/types.ts';
+import type { ExecResult } from '../../src/transport/types.ts';
+import { memoryInventory } from '../support/inventory.ts';
+import chrony from '../../roles/chrony/index.ts';
 
 describe('chrony vars', () => {
   it('defaults to Debian 12 stock settings', () => {
@@ -57,5 +63,71 @@ describe('chrony.conf', () => {
   it('is deterministic (idempotence compares rendered text)', () => {
     const v = ChronyVarsSchema.parse({ servers: [{ host: 'a' }] });
     expect(renderChronyConf(v)).toBe(renderChronyConf(ChronyVarsSchema.parse({ servers: [{ host: 'a' }] })));
+  });
+});
+
+// A fake host context for the role's task list (the lab test is the real proof).
+const inventory = memoryInventory({ postgres: ['pg1', 'pg2'], balancers: ['lb1', 'lb2'], backup: ['backup1'] });
+
+function facts(container: boolean): Facts {
+  return {
+    hostname: 'h',
+    fqdn: 'h',
+    os: { family: 'debian', id: 'debian', version: '12', codename: 'bookworm', kernel: '6.1.0' },
+    arch: 'x86_64',
+    packageManager: 'apt',
+    serviceManager: 'systemd',
+    virtualization: container ? { type: 'systemd-nspawn', container: true } : { type: 'kvm', container: false },
+    cpus: 2,
+    memoryMb: 2048,
+    interfaces: [],
+    defaultIpv4: { interface: 'eth0', address: '10.0.0.5', gateway: '10.0.0.1' },
+    user: 'root',
+  };
+}
+
+function ctxFor<V>(host: string, vars: V, opts: { container?: boolean; exec?: (s: string) => ExecResult; hostVars?: Record<string, unknown> } = {}) {
+  const warnings: string[] = [];
+  const scripts: string[] = [];
+  const h = inventory.hosts.get(host)!;
+  const ctx: RoleContext<V> = {
+    host: { ...h, vars: opts.hostVars ?? h.vars },
+    facts: facts(opts.container ?? false),
+    inventory,
+    check: false,
+    diff: false,
+    exec: async (s) => (scripts.push(s), opts.exec ? opts.exec(s) : { code: 0, stdout: '', stderr: '' }),
+    run: async (s) => (scripts.push(s), ''),
+    log: () => {},
+    warn: (m) => warnings.push(m),
+    shared: new Map(),
+    barrier: async () => {},
+    vars,
+  };
+  return { ctx, warnings, scripts };
+}
+
+const names = (tasks: Task[]) => tasks.map((t) => t.name);
+
+describe('chrony tasks', () => {
+  it('a VM gets the service started and a sync wait after the restart handler', async () => {
+    const { ctx } = ctxFor('pg1', ChronyVarsSchema.parse({}));
+    const tasks = await chrony.tasks(ctx);
+    expect(names(tasks)).toEqual(['packages: chrony', 'file /etc/chrony/chrony.conf', 'service chrony (started, enabled)', 'restart chrony if its config changed', 'wait for clock sync (< 1 s, 60 s max)']);
+    expect((tasks[1] as OpTask).notify).toEqual(['restart chrony']);
+  });
+  it('the sync wait shows chronyc tracking when the clock does not sync', async () => {
+    const { ctx } = ctxFor('pg1', ChronyVarsSchema.parse({}), { exec: () => ({ code: 1, stdout: 'not synchronised\nReference ID    : 00000000 ()\nLeap status     : Not synchronised\n', stderr: '' }) });
+    const wait = (await chrony.tasks(ctx)).at(-1) as RunTask;
+    await expect(wait.run(ctx)).rejects.toThrow(/clock not synchronised after 60 s; last seen:[\s\S]*Leap status {5}: Not synchronised/);
+  });
+  it('a container gets no start and no restart, and a warning', async () => {
+    const { ctx, warnings } = ctxFor('pg1', ChronyVarsSchema.parse({}), { container: true });
+    const tasks = await chrony.tasks(ctx);
+    expect(names(tasks)).toEqual(['packages: chrony', 'file /etc/chrony/chrony.conf', 'service chrony (enabled)', 'chrony in a container (systemd-nspawn)']);
+    expect((tasks[1] as OpTask).notify).toBeUndefined();
+    const notice = tasks[3] as OpTask;
+    expect(await notice.plan({ code: 0, stdout: 'ActiveState=inactive\nConditionResult=no\n' }, ctx)).toEqual({ change: false, message: 'configured; not running in a container' });
+    expect(warnings[0]).toMatch(/container \(systemd-nspawn\), unit skipped by ConditionCapability=CAP_SYS_TIME/);
   });
 });

@@ -2,6 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { SoftdogVarsSchema } from '../../roles/softdog/vars.ts';
 import { renderModprobeOptions, renderModulesLoad, renderUdevRule } from '../../roles/softdog/render.ts';
 import { effectiveWatchdogMode, ownershipDiffers, parseProbe, watchdogVerdict, type WatchdogProbe } from '../../roles/softdog/live.ts';
+import type { RoleContext } from '../../src/engine/role.ts';
+import type { OpTask } from '../../src/engine/types.ts';
+import type { Facts } from '../../src/facts/types.ts';
+import type { ExecResult } from '../../src/transport/types.ts';
+import { memoryInventory } from '../support/inventory.ts';
+import softdog from '../../roles/softdog/index.ts';
 
 const defaults = SoftdogVarsSchema.parse({});
 const bare: WatchdogProbe = { modprobe: true, loaded: false, available: true, device: false, owner: '', mode: '', ownerExists: true, kernel: '6.1.0-28-amd64' };
@@ -57,5 +63,81 @@ describe('watchdog verdict', () => {
     expect(ownershipDiffers({ ...bare, device: true, owner: 'root:root', mode: '600' }, defaults)).toBe(true);
     expect(ownershipDiffers({ ...bare, device: true, owner: 'postgres:postgres', mode: '660' }, defaults)).toBe(true);
     expect(ownershipDiffers({ ...bare, device: true, owner: 'postgres:postgres', mode: '600' }, defaults)).toBe(false);
+  });
+});
+
+// A fake host context for the role's task list (the lab test is the real proof).
+const inventory = memoryInventory({ postgres: ['pg1', 'pg2'], balancers: ['lb1', 'lb2'], backup: ['backup1'] });
+
+function facts(container: boolean): Facts {
+  return {
+    hostname: 'h',
+    fqdn: 'h',
+    os: { family: 'debian', id: 'debian', version: '12', codename: 'bookworm', kernel: '6.1.0' },
+    arch: 'x86_64',
+    packageManager: 'apt',
+    serviceManager: 'systemd',
+    virtualization: container ? { type: 'systemd-nspawn', container: true } : { type: 'kvm', container: false },
+    cpus: 2,
+    memoryMb: 2048,
+    interfaces: [],
+    defaultIpv4: { interface: 'eth0', address: '10.0.0.5', gateway: '10.0.0.1' },
+    user: 'root',
+  };
+}
+
+function ctxFor<V>(host: string, vars: V, opts: { container?: boolean; exec?: (s: string) => ExecResult; hostVars?: Record<string, unknown> } = {}) {
+  const warnings: string[] = [];
+  const scripts: string[] = [];
+  const h = inventory.hosts.get(host)!;
+  const ctx: RoleContext<V> = {
+    host: { ...h, vars: opts.hostVars ?? h.vars },
+    facts: facts(opts.container ?? false),
+    inventory,
+    check: false,
+    diff: false,
+    exec: async (s) => (scripts.push(s), opts.exec ? opts.exec(s) : { code: 0, stdout: '', stderr: '' }),
+    run: async (s) => (scripts.push(s), ''),
+    log: () => {},
+    warn: (m) => warnings.push(m),
+    shared: new Map(),
+    barrier: async () => {},
+    vars,
+  };
+  return { ctx, warnings, scripts };
+}
+
+
+describe('softdog watchdog step', () => {
+  const step = async (hostVars: Record<string, unknown>, container: boolean) => {
+    const c = ctxFor('pg1', SoftdogVarsSchema.parse({}), { container, hostVars });
+    const op = (await softdog.tasks(c.ctx)).at(-1) as OpTask;
+    return { ...c, op };
+  };
+  const probe = (over: Record<string, string>) => ({
+    code: 0,
+    stdout: Object.entries({ modprobe: 'yes', loaded: 'no', kernel: '6.1.0', available: 'yes', device: 'no', ownerExists: 'yes', ...over })
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n'),
+  });
+  it('loads the module and hands the device to postgres on a VM', async () => {
+    const { ctx, op, scripts } = await step({}, false);
+    const plan = await op.plan(probe({}), ctx);
+    expect(plan.change && plan.summary).toBe('modprobe softdog; /dev/watchdog -> postgres:postgres 0600');
+    if (plan.change) await plan.apply(ctx);
+    expect(scripts.join('\n')).toMatch(/modprobe 'softdog'[\s\S]*chown 'postgres:postgres' '\/dev\/watchdog' && chmod '0600'/);
+  });
+  it('fixes the owner of an existing device, and is quiet when all is right', async () => {
+    const { ctx, op } = await step({}, false);
+    const wrong = await op.plan(probe({ device: 'yes', loaded: 'yes', owner: 'root:root', mode: '600' }), ctx);
+    expect(wrong.change && wrong.summary).toBe('/dev/watchdog: root:root 600 -> postgres:postgres 0600');
+    expect(await op.plan(probe({ device: 'yes', loaded: 'yes', owner: 'postgres:postgres', mode: '600' }), ctx)).toEqual({ change: false, message: '/dev/watchdog ready' });
+  });
+  it('warns in a container, fails there when Patroni requires the watchdog', async () => {
+    const auto = await step({}, true);
+    expect((await auto.op.plan(probe({ modprobe: 'no', available: 'no' }), auto.ctx)).change).toBe(false);
+    expect(auto.warnings[0]).toMatch(/Patroni \(watchdog mode "automatic"\) runs without fencing/);
+    const req = await step({ patroni: { watchdog: { mode: 'required' } } }, true);
+    expect(() => req.op.plan(probe({ modprobe: 'no', available: 'no' }), req.ctx)).toThrow(/"required", so Patroni would refuse to start/);
   });
 });
