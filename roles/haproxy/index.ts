@@ -31,7 +31,7 @@ export const haproxy = defineRole({
         mode: '0644',
         owner: 'root',
         group: 'root',
-        validate: 'haproxy -c -q -f %s',
+        validate: 'haproxy -c -f %s',
         notify: ['reload haproxy'],
       }),
       service({ name: v.service, enabled: true, state: 'started' }),

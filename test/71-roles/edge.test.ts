@@ -180,6 +180,19 @@ describe.skipIf(skip !== null)(`edge roles on the lab${skip ? ` (skipped: ${skip
     expect(await Promise.all(BALANCERS.map(haproxyPid))).toEqual(before);
   });
 
+  it('haproxy: a config that haproxy -c rejects never replaces the running one', async () => {
+    const before = await Promise.all(BALANCERS.map(haproxyPid));
+    const cfg = (await lab.ssh('lb1', 'sha256sum /etc/haproxy/haproxy.cfg')).stdout;
+    const bad = await rigger('test/71-roles/fixtures/edge-haproxy-bad.ts');
+    expect(bad.recap.ok).toBe(false);
+    const failed = bad.events.filter((e) => e.result.status === 'failed');
+    expect(failed.map((e) => `${e.host}: ${e.task}`).sort()).toEqual(['lb1: file /etc/haproxy/haproxy.cfg', 'lb2: file /etc/haproxy/haproxy.cfg']);
+    expect(failed[0]!.result.error).toMatch(/validation failed[\s\S]*expects <address> and <facility>/);
+    expect((await lab.ssh('lb1', 'sha256sum /etc/haproxy/haproxy.cfg')).stdout).toBe(cfg);
+    expect(bad.events.some((e) => e.task === 'service haproxy (reloaded)')).toBe(false);
+    expect(await Promise.all(BALANCERS.map(haproxyPid))).toEqual(before);
+  });
+
   it('keepalived: stopping HAProxy on the VIP holder moves the VIP; it comes back when HAProxy does', async () => {
     const [holder] = await eventually('VIP holders', vipHolders, (h) => h.length === 1);
     const other = BALANCERS.find((b) => b !== holder)!;
