@@ -161,6 +161,8 @@ export const PatroniVars = z
     const users = [v.authentication.superuser.username, v.authentication.replication.username];
     if (new Set(users).size !== users.length)
       ctx.addIssue({ code: 'custom', path: ['authentication', 'replication', 'username'], message: 'the replication user must differ from the superuser' });
+    if (v.serviceName === 'patroni')
+      ctx.addIssue({ code: 'custom', path: ['serviceName'], message: "Debian's patroni.service is masked by the role: pick another unit name" });
     if (v.restapi.port === v.postgresql.port)
       ctx.addIssue({ code: 'custom', path: ['restapi', 'port'], message: 'the REST API port must differ from PostgreSQL\'s' });
   });
