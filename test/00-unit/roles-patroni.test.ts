@@ -4,6 +4,9 @@ import type { Group, Host, Inventory } from '../../src/inventory/types.ts';
 import { Secret } from '../../src/secrets/secret.ts';
 import { PatroniVars } from '../../roles/patroni/vars.ts';
 import { dcsConfigOf, hbaAddress, patroniConfigFor, renderPatroniYaml, renderUnit } from '../../roles/patroni/render.ts';
+import { changedParameters, dcsDiff, dcsPatch, describeChanges } from '../../roles/patroni/dcs.ts';
+import { apiBaseOf, curlConfig, describeCluster, leaderOf, parseCluster, parseSelf } from '../../roles/patroni/live.ts';
+import { gateProblem, loweredStandbyLimits, maskPasswords, restartOrder } from '../../roles/patroni/index.ts';
 
 function host(name: string, address: string, vars: Record<string, unknown> = {}): Host {
   return {
@@ -199,5 +202,108 @@ describe('systemd unit', () => {
     expect(u).toContain('KillMode=process\n');
     expect(u).toMatch(/ExecStartPre=-\+.*chown postgres \/dev\/watchdog/);
     expect(renderUnit({ scope: 'x', configFile: '/c.yml', watchdog: false, watchdogDevice: '/dev/watchdog' })).not.toContain('ExecStartPre');
+  });
+});
+
+describe('DCS settings through PATCH /config', () => {
+  const wanted = dcsConfigOf(vars);
+  const live = JSON.parse(JSON.stringify(wanted)) as Record<string, unknown>;
+
+  it('sees no change when the DCS holds the same values, whatever their spelling', () => {
+    const spelled = JSON.parse(JSON.stringify(live)) as { postgresql: { parameters: Record<string, unknown> } };
+    spelled.postgresql.parameters['wal_log_hints'] = true;
+    spelled.postgresql.parameters['max_connections'] = '200';
+    spelled.postgresql.parameters['hand_set_by_a_dba'] = 'x';
+    expect(dcsPatch(wanted, spelled).changes).toEqual([]);
+  });
+
+  it('patches only what differs, as the smallest body', () => {
+    const v = PatroniVars.parse({ ...secrets, dcs: { ttl: 40, parameters: { max_connections: 300 } } });
+    const { patch, changes } = dcsPatch(dcsConfigOf(v), live);
+    expect(patch).toEqual({ ttl: 40, postgresql: { parameters: { max_connections: 300 } } });
+    expect(describeChanges(changes)).toBe('ttl 30 -> 40, max_connections 200 -> 300');
+    const diff = dcsDiff('/service/pg-cluster/config', changes);
+    expect(diff).toContain('-postgresql.parameters.max_connections: 200\n+postgresql.parameters.max_connections: 300\n');
+    expect(changedParameters(changes)).toEqual(['max_connections']);
+  });
+
+  it('removes a parameter the user set to null', () => {
+    const v = PatroniVars.parse({ ...secrets, dcs: { parameters: { archive_command: null } } });
+    const { patch } = dcsPatch(dcsConfigOf(v), live, v.dcs.parameters);
+    expect(patch).toEqual({ postgresql: { parameters: { archive_command: null } } });
+  });
+
+  it('restarts the leader first only after lowering a hot-standby limit', () => {
+    const m = (name: string, role: 'leader' | 'sync_standby' | 'replica') =>
+      ({ name, role, state: 'running', host: '', port: 5432, apiUrl: '', timeline: 1, lagBytes: 0, pendingRestart: true }) as const;
+    const members = [m('pg1', 'leader'), m('pg2', 'sync_standby'), m('pg3', 'replica')];
+    expect(restartOrder(members).map((x) => x.name)).toEqual(['pg3', 'pg2', 'pg1']);
+    expect(restartOrder(members, true).map((x) => x.name)).toEqual(['pg1', 'pg3', 'pg2']);
+    expect(loweredStandbyLimits([{ key: 'postgresql.parameters.max_connections', from: 200, to: 180 }])).toEqual(['max_connections']);
+    expect(loweredStandbyLimits([{ key: 'postgresql.parameters.max_connections', from: 200, to: 250 }])).toEqual([]);
+    expect(loweredStandbyLimits([{ key: 'postgresql.parameters.work_mem', from: '8MB', to: '4MB' }])).toEqual([]);
+  });
+});
+
+describe('live state from the REST API', () => {
+  const doc = {
+    members: [
+      { name: 'pg1', role: 'leader', state: 'running', api_url: 'http://10.213.7.11:8008/patroni', host: '10.213.7.11', port: 5432, timeline: 2 },
+      { name: 'pg2', role: 'sync_standby', state: 'streaming', api_url: 'http://10.213.7.12:8008/patroni', host: '10.213.7.12', port: 5432, timeline: 2, lag: 0 },
+      { name: 'pg3', role: 'replica', state: 'running', api_url: 'http://10.213.7.13:8008/patroni', host: '10.213.7.13', port: 5432, timeline: 2, lag: 'unknown', pending_restart: true },
+    ],
+  };
+
+  it('types the members of GET /cluster', () => {
+    const cs = parseCluster(doc);
+    expect(cs.members.map((m) => [m.name, m.role, m.lagBytes, m.pendingRestart])).toEqual([
+      ['pg1', 'leader', 0, false],
+      ['pg2', 'sync_standby', 0, false],
+      ['pg3', 'replica', null, true],
+    ]);
+    expect(leaderOf(cs).name).toBe('pg1');
+    expect(apiBaseOf(cs.members[1]!)).toBe('http://10.213.7.12:8008');
+    expect(describeCluster(cs)).toBe('pg1 leader running tl 2, pg2 sync_standby streaming tl 2 lag 0, pg3 replica running tl 2 lag unknown pending_restart');
+  });
+
+  it('refuses a role it does not know, and no or two leaders', () => {
+    expect(() => parseCluster({ members: [{ name: 'x', role: 'standby_leader', state: 'running' }] })).toThrow(/neither leader, sync_standby nor replica/);
+    expect(() => leaderOf(parseCluster({ members: [] }))).toThrow(/exactly one leader, found 0/);
+    const two = parseCluster({ members: [doc.members[0], { ...doc.members[0], name: 'pg9' }] });
+    expect(() => leaderOf(two)).toThrow(/found 2/);
+  });
+
+  it('reads a member\'s own role, master or primary', () => {
+    expect(parseSelf({ state: 'running', role: 'master', timeline: 1 }, 'pg1').role).toBe('primary');
+    expect(parseSelf({ state: 'running', role: 'replica' }, 'pg2').role).toBe('replica');
+    expect(() => parseSelf({ state: 'running', role: 'uninitialized' }, 'pg3')).toThrow(/neither leader nor replica/);
+  });
+
+  it('gates on every member running, one leader, a sync standby, one timeline', () => {
+    const ok = parseCluster({ members: doc.members.map((m) => ({ ...m, lag: 0 })) });
+    expect(gateProblem(ok, ['pg1', 'pg2', 'pg3'], true)).toBeNull();
+    expect(gateProblem(ok, ['pg1', 'pg2', 'pg3', 'pg4'], true)).toMatch(/not in the cluster yet: pg4/);
+    const down = parseCluster({ members: [doc.members[0], { ...doc.members[1], state: 'starting' }] });
+    expect(gateProblem(down, ['pg1', 'pg2'], true)).toMatch(/not running: pg2 \(starting\)/);
+    const noSync = parseCluster({ members: [doc.members[0], { ...doc.members[2], role: 'replica' }] });
+    expect(gateProblem(noSync, ['pg1', 'pg3'], true)).toMatch(/no synchronous standby/);
+    expect(gateProblem(noSync, ['pg1', 'pg3'], false)).toBeNull();
+    const split = parseCluster({ members: [doc.members[0], { ...doc.members[1], timeline: 1 }] });
+    expect(gateProblem(split, ['pg1', 'pg2'], true)).toMatch(/different timelines/);
+  });
+
+  it('puts the password and body in curl\'s stdin config, escaped', () => {
+    const cfg = curlConfig({ method: 'PATCH', path: '/config', body: { a: 'x"y' }, auth: { username: 'patroni', password: new Secret('p"w\\d') } });
+    expect(cfg).toContain('url = "http://127.0.0.1:8008/config"\n');
+    expect(cfg).toContain('request = "PATCH"\n');
+    expect(cfg).toContain('user = "patroni:p\\"w\\\\d"\n');
+    expect(cfg).toContain('data-binary = "{\\"a\\":\\"x\\\\\\"y\\"}"\n');
+  });
+
+  it('masks password lines of patroni.yml for the diff', () => {
+    const masked = maskPasswords(text);
+    expect(masked).not.toContain('super-Secret-2');
+    expect(masked).toMatch(/^ +password: \*{8}$/m);
+    expect(masked.split('\n').length).toBe(text.split('\n').length);
   });
 });
