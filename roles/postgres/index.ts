@@ -121,7 +121,10 @@ function tasks(ctx: Ctx): Task[] {
     ...(v.stockCluster === 'drop-if-empty' ? [dropStock(v.version)] : []),
     // Patroni starts and stops PostgreSQL; the distribution's units must never race it.
     service({ name: 'postgresql', masked: true, taskName: 'postgres: postgresql.service masked' }),
-    service({ name: `postgresql@${v.version}-main`, masked: true, taskName: `postgres: postgresql@${v.version}-main.service masked` }),
+    // A kept stock cluster keeps its unit.
+    ...(v.stockCluster === 'drop-if-empty'
+      ? [service({ name: `postgresql@${v.version}-main`, masked: true, taskName: `postgres: postgresql@${v.version}-main.service masked` })]
+      : []),
   ];
 }
 
