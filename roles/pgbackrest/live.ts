@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { TaskError, type RunTask, type TaskContext } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
+import { findLeader } from '../patroni/live.ts';
 import { archiveCommand, type PgbackrestVars } from './vars.ts';
 
 /** The part of `pgbackrest info --output=json` we read. */
@@ -135,24 +136,6 @@ export function initialBackup(v: PgbackrestVars): RunTask {
 
 // --- archive settings on the Patroni leader ---------------------------------------------
 
-export type MemberRole = 'leader' | 'replica';
-
-/** Patroni's GET /patroni role on this host, through python3 (Patroni's own runtime). */
-export async function patroniRole(ctx: TaskContext, port: number): Promise<{ role: MemberRole; raw: string; state: string }> {
-  const py = [
-    'import json,sys,urllib.request',
-    `try: d=json.load(urllib.request.urlopen("http://127.0.0.1:${port}/patroni", timeout=5))`,
-    'except urllib.error.HTTPError as e: d=json.load(e)',
-    'print(d.get("role","")); print(d.get("state",""))',
-  ].join('\n');
-  const r = await ctx.exec(`python3 -c ${shQuote(py)}`, { timeoutMs: 20_000 });
-  if (r.code !== 0) throw new TaskError(`Patroni REST API on ${ctx.host.name}:${port} does not answer: ${lastLines(r.stderr || r.stdout, 3)}`);
-  const [raw = '', state = ''] = r.stdout.trim().split('\n');
-  if (raw === 'master' || raw === 'primary') return { role: 'leader', raw, state };
-  if (raw === 'replica' || raw === 'sync_standby' || raw === 'standby') return { role: 'replica', raw, state };
-  throw new TaskError(`Patroni on ${ctx.host.name} answers role "${raw}" (state "${state}"): neither leader nor replica`);
-}
-
 export interface ArchiveSettings {
   mode: string;
   command: string;
@@ -173,8 +156,9 @@ export function archiveCheck(v: PgbackrestVars, patroniPort: number): RunTask {
     name: 'archive settings on the leader',
     inCheckMode: 'run',
     async run(ctx) {
-      const me = await patroniRole(ctx, patroniPort);
-      if (me.role !== 'leader') return { changed: false, message: `${me.raw}: the leader is checked` };
+      // Live state, never the inventory: the leader may have moved since the last run.
+      const leader = await findLeader(ctx, { port: patroniPort });
+      if (leader.name !== ctx.host.name) return { changed: false, message: `${leader.name} leads: checked there` };
       const sql = `runuser -u ${shQuote(v.pgUser)} -- psql -X -A -t -h ${shQuote(v.pg.socketPath)} -p ${v.pg.port} -d postgres -c 'show archive_mode' -c 'show archive_command'`;
       const r = await ctx.exec(sql, { timeoutMs: 20_000 });
       if (r.code !== 0) throw new TaskError(`reading archive settings failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout, 3)}`);
