@@ -4,6 +4,7 @@
  * etcd-server package (data dir /var/lib/etcd/default, /etc/default/etcd).
  */
 import { z } from 'zod';
+import { Secret } from '../../src/secrets/secret.ts';
 
 /** Keys the role renders itself; `settings` may not set them. */
 export const MANAGED_ENV_KEYS = [
@@ -29,8 +30,13 @@ export const EtcdVars = z
      * Set it when SSH reaches the host on another network than the cluster's.
      */
     address: z.string().min(1).optional(),
-    /** --initial-cluster-token (seed: `pg-etcd`); keeps two clusters bootstrapped side by side apart. */
-    clusterToken: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only').default('pg-etcd'),
+    /**
+     * --initial-cluster-token (seed: `pg-etcd`); keeps two clusters bootstrapped side by side
+     * apart. Not a secret, but the inventory wraps any `*token*` key as one: both are accepted.
+     */
+    clusterToken: z
+      .preprocess((v) => (v instanceof Secret ? v.reveal() : v), z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only'))
+      .default('pg-etcd'),
     /** Data directory (Debian's unit default). */
     dataDir: z.string().startsWith('/').default('/var/lib/etcd/default'),
     /** Client port (Patroni connects here). */

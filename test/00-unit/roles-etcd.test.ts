@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Host, Inventory } from '../../src/inventory/types.ts';
 import { EtcdVars } from '../../roles/etcd/vars.ts';
+import { Secret } from '../../src/secrets/secret.ts';
 import {
   clientUrls,
   etcdEnvFor,
@@ -56,6 +57,10 @@ describe('etcd vars', () => {
     const paths = r.error!.issues.map((i) => i.path.join('.'));
     expect(paths).toContain('settings.ETCD_NAME');
     expect(paths).toContain('peerPort');
+  });
+
+  it('accepts the token as a Secret (the inventory wraps any *token* key)', () => {
+    expect(EtcdVars.parse({ clusterToken: new Secret('prod-pg-etcd') }).clusterToken).toBe('prod-pg-etcd');
   });
 
   it('rejects a multi-line setting and a bad token', () => {
