@@ -3,7 +3,6 @@
  * batched-probe path for one or many ops, and a recording transport that answers probes
  * from recorded output (for ops this machine cannot run: service, sysctl, kernel modules).
  */
-import { spawn } from 'node:child_process';
 import type { ExecOptions, ExecResult, Transport, TransportStats } from '../../src/transport/types.ts';
 import type { Facts } from '../../src/facts/types.ts';
 import type { Host } from '../../src/inventory/types.ts';
@@ -12,6 +11,7 @@ import { createTaskContext } from '../../src/engine/context.ts';
 import { probeBatch } from '../../src/engine/host-runner.ts';
 import { settleOp } from '../../src/engine/run-task.ts';
 import { memoryInventory } from '../support/inventory.ts';
+import { LocalTransport } from '../../src/transport/local.ts';
 
 export function fakeFacts(over: Partial<Facts> = {}): Facts {
   return {
@@ -69,27 +69,34 @@ export async function convergeBatch(ctx: TaskContext, ops: OpTask[]): Promise<Ta
   return out;
 }
 
-/** Runs scripts with /bin/sh on this machine (a stand-in until LocalTransport lands). */
-export class ShTransport implements Transport {
-  readonly stats: TransportStats = { execs: 0, bytesOut: 0, bytesIn: 0 };
+/** Wraps a transport and records every script it runs (to assert what reached the host). */
+export class TapTransport implements Transport {
   readonly scripts: string[] = [];
-  constructor(readonly host = 'local') {}
-  async connect(): Promise<void> {}
-  async close(): Promise<void> {}
+  constructor(readonly inner: Transport) {}
+  get host(): string {
+    return this.inner.host;
+  }
+  get stats(): TransportStats {
+    return this.inner.stats;
+  }
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
   exec(script: string, opts?: ExecOptions): Promise<ExecResult> {
-    this.stats.execs++;
     this.scripts.push(script);
-    return new Promise((resolve, reject) => {
-      const child = spawn('/bin/sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-      child.stdin.on('error', () => {});
-      child.stdin.end(opts?.stdin ?? '');
-    });
+    return this.inner.exec(script, opts);
+  }
+}
+
+/** The control machine itself through the real LocalTransport (sh -c), recorded. */
+export class ShTransport extends TapTransport {
+  constructor(name = 'local') {
+    const inventory = memoryInventory({ all: [name] });
+    const host = inventory.hosts.get(name)!;
+    super(new LocalTransport({ ...host, connection: { ...host.connection, transport: 'local' } }));
   }
 }
 
