@@ -57,10 +57,15 @@ export function service(o: ServiceOptions): OpTask {
     kind: 'op',
     ...namedTaskBase(o, `service ${spec.name}${label ? ` (${label})` : ''}`),
     probe: `command -v systemctl >/dev/null 2>&1 || { echo '@@no-systemctl'; exit 0; }\nsystemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload -- ${q}`,
-    plan(probe): OpPlan {
+    plan(probe, ctx): OpPlan {
       const cur = parseUnitState(probe, unit);
       const isMasked = cur.load === 'masked' || cur.unitFile === 'masked' || cur.unitFile === 'masked-runtime';
-      if (cur.load === 'not-found' && spec.masked !== true) throw new TaskError(`service ${unit}: unit not found (is its package installed?)`);
+      if (cur.load === 'not-found' && spec.masked !== true) {
+        const missing = `service ${unit}: unit not found (is its package installed?)`;
+        // In check mode the package task before us only said it would install the unit.
+        if (ctx.check && label) return { change: true, summary: `${label} (unit not installed yet)`, apply: async () => { throw new TaskError(missing); } };
+        throw new TaskError(missing);
+      }
       if (isMasked && spec.masked !== false && (spec.state === 'started' || spec.state === 'restarted' || spec.state === 'reloaded' || spec.enabled === true)) {
         throw new TaskError(`service ${unit} is masked: cannot be ${spec.state ?? 'enabled'} (set masked: false to unmask it)`);
       }

@@ -27,7 +27,7 @@ async function planWith(op: OpTask, probe: ProbeOutput, opts: { check?: boolean;
   const tc = makeCtx(t, { check: opts.check ?? false, ...(opts.facts ? { facts: opts.facts } : {}) });
   const plan: OpPlan = await op.plan(probe, tc.ctx);
   const before = t.calls.length;
-  if (plan.change) await plan.apply(tc.ctx);
+  if (plan.change && !tc.ctx.check) await plan.apply(tc.ctx);
   const applied = t.calls.slice(before);
   for (const c of applied) assertSh(c.script);
   return { plan, applied, warnings: tc.warnings, calls: t.calls, logs: tc.logs };
@@ -84,6 +84,8 @@ describe('service (recorded systemctl show)', () => {
 
   it('fails clearly for an unknown unit, a masked unit to start, and no systemd', async () => {
     await expect(planWith(service({ name: 'patroni', state: 'started' }), unit('not-found', 'inactive', ''))).rejects.toThrow('service patroni.service: unit not found (is its package installed?)');
+    // check mode: an earlier package task only said it would install the unit
+    expect((await planWith(service({ name: 'patroni', state: 'started', enabled: true }), unit('not-found', 'inactive', ''), { check: true })).plan).toMatchObject({ change: true, summary: 'started, enabled (unit not installed yet)' });
     await expect(planWith(service({ name: 'x', state: 'started' }), unit('masked', 'inactive', 'masked'))).rejects.toThrow(/is masked: cannot be started/);
     // This control machine has systemctl but not systemd as PID 1: the real probe says so.
     const { ctx } = makeCtx(new ShTransport());
