@@ -43,17 +43,18 @@ export function invocation(script: string, useSudo: boolean, stdin: string | Buf
 }
 
 /**
- * When `sudo -n` itself refused (it wants a password, or the user may not sudo), the first
- * line of its complaint; null otherwise. Only meaningful for a become command that exited 1.
+ * When `sudo -n` itself refused (it wants a password, or the user may not sudo), its
+ * complaint; null otherwise. Only meaningful for a become command that exited 1. sudo
+ * refuses before the script starts, so its line is the last one: anything before it comes
+ * from sshd or the login shell ("Could not chdir to home directory ...").
  */
 export function sudoRefusal(code: number, stdout: string, stderr: string): string | null {
   if (code !== 1 || stdout !== '') return null;
-  const first = stderr.split('\n')[0] ?? '';
+  const last = stderr.trimEnd().split('\n').pop() ?? '';
   const refused =
-    /^sudo: (a password is required|a terminal is required|sorry, you must have a tty)/.test(first) ||
-    /^sudo: .*(is not in the sudoers file|is not allowed to execute|may not run sudo)/.test(first) ||
-    /^.* is not in the sudoers file/.test(first);
-  return refused ? first : null;
+    /^sudo: (a password is required|a terminal is required|sorry, you must have a tty)/.test(last) ||
+    /^(sudo: )?\S+ is not (in the sudoers file|allowed to (run sudo|execute))/.test(last);
+  return refused ? last : null;
 }
 
 export function sudoRefusalMessage(user: string, complaint: string): string {

@@ -253,12 +253,7 @@ export class SshTransport implements Transport {
     const c = this.#target.connection;
     const useSudo = (opts.become ?? c.become) && c.user !== 'root';
     const inv = invocation(script, useSudo, opts.stdin, opts.timeoutMs);
-    const release = await this.#slots.acquire();
-    const client = this.#client;
-    if (this.#gone || !client) {
-      release();
-      throw this.#gone ?? new TransportError('closed', this.host, 'not connected');
-    }
+    if (this.#gone) throw this.#gone;
     this.stats.execs++;
     this.stats.bytesOut += Buffer.byteLength(inv.line) + (inv.stdin === undefined ? 0 : Buffer.byteLength(inv.stdin));
 
@@ -279,55 +274,79 @@ export class SshTransport implements Transport {
       if (opts.timeoutMs !== undefined) {
         timer = setTimeout(() => {
           finish(() => reject(new TransportError('timeout', this.host, `command timed out after ${opts.timeoutMs} ms: ${scriptHead(script)}`)));
-          // The host-side `timeout` (see invocation) kills the script; closing frees the slot.
-          if (channel) channel.close();
-          else release();
+          // The host-side `timeout` (see invocation) kills the script; the close frees the slot.
+          channel?.close();
         }, opts.timeoutMs);
       }
 
-      const onChannel = (err: Error | undefined, ch: ClientChannel): void => {
-        if (err) {
-          release();
-          finish(() => reject(new TransportError('closed', this.host, `cannot open a channel: ${err.message}`)));
-          return;
-        }
-        channel = ch;
-        if (settled) {
-          ch.close(); // timed out while the channel was opening
+      this.#openChannel(inv.line, () => settled).then(
+        ({ ch, release }) => {
           ch.once('close', release);
-          return;
-        }
-        const out: Buffer[] = [];
-        const errOut: Buffer[] = [];
-        let code = 255; // no exit status at all: what the OpenSSH client reports too
-        ch.on('data', (b: Buffer) => out.push(b));
-        ch.stderr.on('data', (b: Buffer) => errOut.push(b));
-        ch.on('error', () => {}); // a write after the remote closed: the exit status tells the story
-        ch.on('exit', (exitCode: number | null, signal?: string) => {
-          if (exitCode !== null && exitCode !== undefined) code = exitCode;
-          else if (signal) code = 128 + (osConstants.signals[signal as keyof typeof osConstants.signals] ?? 0);
-        });
-        ch.on('close', () => {
-          release();
-          const stdoutBuf = Buffer.concat(out);
-          const stderrBuf = Buffer.concat(errOut);
-          this.stats.bytesIn += stdoutBuf.length + stderrBuf.length;
-          const result: ExecResult = { code, stdout: stdoutBuf.toString('utf8'), stderr: stderrBuf.toString('utf8') };
-          const refusal = useSudo ? sudoRefusal(result.code, result.stdout, result.stderr) : null;
-          if (refusal) finish(() => reject(new TransportError('auth', this.host, sudoRefusalMessage(c.user, refusal))));
-          else finish(() => resolve(result));
-        });
-        if (inv.stdin === undefined) ch.end();
-        else ch.end(inv.stdin);
-      };
-      try {
-        client.exec(inv.line, onChannel);
-      } catch (e) {
-        // ssh2 throws when the socket is no longer writable: the connection is going away
-        release();
-        finish(() => reject(new TransportError('closed', this.host, `connection lost: ${(e as Error).message}`)));
-      }
+          if (settled) {
+            ch.close(); // timed out (or the connection failed) while the channel was opening
+            return;
+          }
+          channel = ch;
+          const out: Buffer[] = [];
+          const errOut: Buffer[] = [];
+          let code = 255; // no exit status at all: what the OpenSSH client reports too
+          ch.on('data', (b: Buffer) => out.push(b));
+          ch.stderr.on('data', (b: Buffer) => errOut.push(b));
+          ch.on('error', () => {}); // a write after the remote closed: the exit status tells the story
+          ch.on('exit', (exitCode: number | null, signal?: string) => {
+            if (exitCode !== null && exitCode !== undefined) code = exitCode;
+            else if (signal) code = 128 + (osConstants.signals[signal as keyof typeof osConstants.signals] ?? 0);
+          });
+          ch.on('close', () => {
+            const stdoutBuf = Buffer.concat(out);
+            const stderrBuf = Buffer.concat(errOut);
+            this.stats.bytesIn += stdoutBuf.length + stderrBuf.length;
+            const result: ExecResult = { code, stdout: stdoutBuf.toString('utf8'), stderr: stderrBuf.toString('utf8') };
+            const refusal = useSudo ? sudoRefusal(result.code, result.stdout, result.stderr) : null;
+            if (refusal) finish(() => reject(new TransportError('auth', this.host, sudoRefusalMessage(c.user, refusal))));
+            else finish(() => resolve(result));
+          });
+          if (inv.stdin === undefined) ch.end();
+          else ch.end(inv.stdin);
+        },
+        (e: TransportError) => finish(() => reject(e)),
+      );
     });
+  }
+
+  /**
+   * Opens a channel running `line` within the slot limit. A server allowing fewer sessions
+   * than we assumed (MaxSessions below our limit, as hardening guides suggest) refuses the
+   * channel: then use one slot fewer and wait for a running command, rather than fail.
+   */
+  async #openChannel(line: string, cancelled: () => boolean): Promise<{ ch: ClientChannel; release: () => void }> {
+    for (;;) {
+      const release = await this.#slots.acquire();
+      const client = this.#client;
+      if (this.#gone || !client || cancelled()) {
+        release();
+        throw this.#gone ?? new TransportError('closed', this.host, 'not connected');
+      }
+      try {
+        const ch = await new Promise<ClientChannel>((resolve, reject) => {
+          try {
+            client.exec(line, (err, ch) => (err ? reject(err) : resolve(ch)));
+          } catch (e) {
+            reject(e); // ssh2 throws when the socket is no longer writable
+          }
+        });
+        return { ch, release };
+      } catch (e) {
+        const othersRunning = this.#slots.inUse > 1;
+        release();
+        const message = e instanceof Error ? e.message : String(e);
+        if (/open failed/i.test(message) && othersRunning && !this.#gone) {
+          this.#slots.shrink();
+          continue;
+        }
+        throw this.#gone ?? new TransportError('closed', this.host, `cannot open a channel: ${message}`);
+      }
+    }
   }
 
   async close(): Promise<void> {
