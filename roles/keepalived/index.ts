@@ -52,7 +52,9 @@ export const keepalived = defineRole({
         mode: '0600',
         owner: 'root',
         group: 'root',
-        ...(v.authPassword ? { sensitive: true } : {}),
+        // Always: the file on the host may still hold an auth_pass from before (removing the
+        // password would otherwise show the old one in the diff).
+        sensitive: true,
         notify: ['reload keepalived'],
       }),
       service({ name: v.service, enabled: true, state: 'started' }),

@@ -115,7 +115,9 @@ export const pgbackrest = defineRole({
         mode: '0640',
         owner: 'root',
         group: side.user,
-        ...(cipher !== undefined ? { sensitive: true } : {}),
+        // The repository host's file may hold the cipher passphrase (now or from before): its
+        // diff never shows lines. A database host's never holds a secret.
+        ...(isRepo ? { sensitive: true } : {}),
       }),
     );
     if (isDb && v.checkArchiveCommand) tasks.push(archiveCheck(v, patroniPort(me)));
