@@ -11,7 +11,7 @@ import { constants as osConstants, homedir } from 'node:os';
 import { join } from 'node:path';
 import { NodeSSH } from 'node-ssh';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, Client, ClientChannel, VerifyCallback } from 'ssh2';
+import type { AnyAuthMethod, Client, ClientChannel, KexAlgorithm, ServerHostKeyAlgorithm, VerifyCallback } from 'ssh2';
 import type { Host } from '../inventory/types.ts';
 import { TransportError, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types.ts';
 import { invocation, scriptHead, sudoRefusal, sudoRefusalMessage } from './command.ts';
@@ -29,10 +29,10 @@ import {
 } from './known-hosts.ts';
 
 /** Cheap key exchanges only: ssh2's group-exchange DH costs 1-2 s of CPU per connection. */
-export const KEX = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256'];
+export const KEX: KexAlgorithm[] = ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256'];
 
 /** ssh2's host key algorithms, strongest first; reordered per host to ask for a known type. */
-const HOST_KEY_ALGORITHMS = [
+const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
   'ssh-ed25519',
   'ecdsa-sha2-nistp256',
   'ecdsa-sha2-nistp384',
@@ -132,14 +132,15 @@ export class SshTransport implements Transport {
       username: c.user,
       authHandler: auth.methods,
       hostVerifier,
-      algorithms: { kex: KEX as never, serverHostKey: preferKnownTypes(knownKeyTypes(entries, names)) as never },
+      algorithms: { kex: KEX, serverHostKey: preferKnownTypes(knownKeyTypes(entries, names)) },
       readyTimeout: c.connectTimeoutMs,
       keepaliveInterval: this.#opts.keepaliveMs ?? 15_000,
       keepaliveCountMax: 3,
     });
     // node-ssh creates the client synchronously and drops its own 'error' listener once ready:
     // ours must be there from the start or a later network error is an uncaught exception.
-    if (ssh.connection) this.#watch(ssh.connection);
+    const watched = ssh.connection;
+    if (watched) this.#watch(watched);
     try {
       await ready;
     } catch (e) {
@@ -147,12 +148,12 @@ export class SshTransport implements Transport {
       throw hostKeyError ?? this.#classify(e, auth.tried);
     }
     if (!ssh.connection || this.#gone) throw new TransportError('unreachable', this.host, `connection to ${c.address}:${c.port} closed right after login`);
-    if (this.#client !== ssh.connection) this.#watch(ssh.connection);
+    if (ssh.connection !== watched) this.#watch(ssh.connection, true);
     this.#client = ssh.connection;
   }
 
-  #watch(client: Client): void {
-    let wasReady = false;
+  #watch(client: Client, alreadyReady = false): void {
+    let wasReady = alreadyReady;
     client.once('ready', () => {
       wasReady = true;
     });
@@ -372,7 +373,7 @@ export class SshTransport implements Transport {
 }
 
 /** Host key algorithms with the types known_hosts holds for this host first, as OpenSSH does. */
-function preferKnownTypes(known: string[]): string[] {
+function preferKnownTypes(known: string[]): ServerHostKeyAlgorithm[] {
   const first = HOST_KEY_ALGORITHMS.filter((a) => known.includes(a) || (a.startsWith('rsa-sha2-') && known.includes('ssh-rsa')));
   return [...first, ...HOST_KEY_ALGORITHMS.filter((a) => !first.includes(a))];
 }

@@ -116,7 +116,7 @@ export async function startSshd(): Promise<TestSshd> {
       'MaxSessions 10',
       'MaxStartups 50:30:100',
       'UseDNS no',
-      process.env.SSHD_LOGLEVEL ? `LogLevel ${process.env.SSHD_LOGLEVEL}` : 'LogLevel VERBOSE',
+      `LogLevel ${process.env.RIGGER_TEST_SSHD_LOGLEVEL ?? 'VERBOSE'}`, // DEBUG3 when a test needs sshd's view (log: DIR/sshd.log)
       'Subsystem sftp internal-sftp',
       '',
     ].join('\n'),
