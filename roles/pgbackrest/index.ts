@@ -7,7 +7,6 @@ import { defineRole } from '../../src/engine/role.ts';
 import { TaskError, type RunTask, type Task } from '../../src/engine/types.ts';
 import type { Host, Inventory } from '../../src/inventory/types.ts';
 import { command, directory, file, packages, service, user } from '../../src/ops/index.ts';
-import { shQuote } from '../../src/transport/types.ts';
 import { archiveCheck, checkFingerprint, ensureStanza, initialBackup, verify } from './live.ts';
 import {
   backupServiceUnit,
@@ -144,7 +143,3 @@ export const pgbackrest = defineRole({
 
 export default pgbackrest;
 
-/** For tests and the day-2 engineer: the command that prints the stanza's info as JSON. */
-export function infoCommand(v: PgbackrestVars): string {
-  return `runuser -u ${shQuote(v.repoUser)} -- pgbackrest --stanza=${v.stanza} --output=json info`;
-}
