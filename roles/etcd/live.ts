@@ -98,7 +98,9 @@ export type HealthResult = { healthy: true; summary: string } | { healthy: false
 /** `endpoint health --cluster`: every member the cluster knows must answer healthy. */
 export async function clusterHealth(remote: Remote, endpoints: string[]): Promise<HealthResult> {
   const r = await remote.exec(`${etcdctl(endpoints, 'endpoint health --cluster')} 2>&1`);
-  const summary = r.stdout.trim().split('\n').join('; ') || `exit ${r.code}`;
+  // etcdctl interleaves gRPC retry warnings (JSON lines): keep its own verdicts.
+  const lines = r.stdout.trim().split('\n').filter((l) => l && !l.startsWith('{'));
+  const summary = lines.join('; ') || `exit ${r.code}`;
   return r.code === 0 ? { healthy: true, summary } : { healthy: false, summary };
 }
 

@@ -154,6 +154,9 @@ export function pgHbaOf(v: PatroniVars, inventory: Inventory): string[] {
     'local all all peer',
     'host all all 127.0.0.1/32 scram-sha-256',
     'host all all ::1/128 scram-sha-256',
+    // Patroni reads a stopped leader's timeline over a local replication connection (deciding on pg_rewind).
+    `host replication ${repl} 127.0.0.1/32 scram-sha-256`,
+    `host replication ${repl} ::1/128 scram-sha-256`,
     ...members.map((a) => `host replication ${repl} ${hbaAddress(a)} scram-sha-256`),
     // Members (pg_rewind, Patroni), proxies (HAProxy passes clients through with its own address), backup hosts.
     ...[...members, ...others, ...v.hba.clientNetworks].map((a) => `host all all ${hbaAddress(a)} scram-sha-256`),

@@ -142,6 +142,8 @@ describe('patroni.yml', () => {
       expect(hba).toContain(`host replication replicator 10.213.7.${a}/32 scram-sha-256`);
       expect(hba).toContain(`host all all 10.213.7.${a}/32 scram-sha-256`);
     }
+    // Patroni's local replication connection (timeline check before pg_rewind).
+    expect(hba).toContain('host replication replicator 127.0.0.1/32 scram-sha-256');
     expect(hba).toContain('host all all 10.213.7.21/32 scram-sha-256');
     expect(hba).toContain('host all all 10.213.7.22/32 scram-sha-256');
     expect(hba).toContain('host all all 10.213.7.31/32 scram-sha-256');
