@@ -130,7 +130,7 @@ describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${s
     return (
       await sh(
         'backup1',
-        `IFS= read -r PGPASSWORD; export PGPASSWORD PGCONNECT_TIMEOUT=5; psql -X -A -t -h ${lab.vip} -p ${port} -U postgres -d postgres -v ON_ERROR_STOP=1 -c "${sql}"`,
+        `IFS= read -r PGPASSWORD; export PGPASSWORD PGCONNECT_TIMEOUT=5; psql -X -q -A -t -h ${lab.vip} -p ${port} -U postgres -d postgres -v ON_ERROR_STOP=1 -c "${sql}"`,
         `${password}\n`,
       )
     ).trim();
@@ -161,7 +161,12 @@ describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${s
       const inst = await resolveInstance(instanceName());
       const log = (m: string) => process.stderr.write(`lab: ${m}\n`);
       await labDown(inst!, log);
-      await labUp(inst!, log);
+      // Right after a down, a host's old veth may still be going away: up is idempotent, try again.
+      await labUp(inst!, log).catch(async (e: unknown) => {
+        log(`up failed (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); retrying once`);
+        await sleep(3000);
+        await labUp(inst!, log);
+      });
     }
   }, 1_800_000);
 
@@ -263,6 +268,15 @@ describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${s
     const survivor = DB.find((h) => h !== old.name)!;
     const t0 = Date.now();
     await lab.fault('kill', old.name);
+    try {
+      await drill(old, survivor, t0);
+    } finally {
+      // Whatever happened, the next steps (and the next test files) get the host back.
+      if (!lab.isRunning(old.name)) await lab.fault('start', old.name);
+    }
+  }, 900_000);
+
+  async function drill(old: Member, survivor: string, t0: number): Promise<void> {
     const after = await eventually(
       'a new leader',
       () => cluster(survivor),
@@ -292,7 +306,7 @@ describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${s
     expect(journal).toMatch(/pg_rewind exit code=0/);
     timings.push(`old leader ${old.name} rejoined as a replica on timeline ${fresh.timeline} after pg_rewind`);
     expect(await viaVip(5000, "select count(*) from site_check where note = 'after failover'")).toBe('1');
-  }, 900_000);
+  }
 
   it('a converge run after the drill restores the inventory\'s settings', async () => {
     const run = await rigger('playbooks/site.ts');
