@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
+import { containsSecret } from '../secrets/secret.ts';
 import { TaskError, type OpPlan, type OpTask, type ProbeOutput, type TaskContext } from '../engine/types.ts';
 import { AbsolutePath, AccountName, ModeString, formatMode, modeBits, parseSpec, runOrFail, taskBase, type OpCommon } from './common.ts';
 import { parseKv } from './probe-kv.ts';
@@ -184,7 +185,10 @@ export function file(o: FileOptions): OpTask {
       const summary = !exists
         ? [`${cur.type === 'link' ? 'replace symlink with file' : 'create'} (${body.length} bytes, mode ${formatMode(modeBits(write.mode))}${spec.owner ? `, owner ${spec.owner}` : ''}${spec.group ? `, group ${spec.group}` : ''})`]
         : [`content (${cur.size} -> ${body.length} bytes)`, ...metadataChanges(cur, meta)];
-      const diff = ctx.diff ? await contentDiff(ctx, path, exists ? cur.size : 0, body, spec.sensitive) : undefined;
+      // A file that carries a secret never shows content: redaction masks the new value but
+      // cannot know the old one (a rotated password would show in the '-' lines).
+      const hidden = spec.sensitive || containsSecret(body.toString('utf8'));
+      const diff = ctx.diff ? await contentDiff(ctx, path, exists ? cur.size : 0, body, hidden) : undefined;
       return {
         change: true,
         summary: summary.join(', '),

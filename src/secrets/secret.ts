@@ -41,6 +41,12 @@ export function redact(text: string): string {
   return out;
 }
 
+/** True when `text` carries a secret value (revealed or registered) anywhere in it. */
+export function containsSecret(text: string): boolean {
+  for (const s of known) if (text.includes(s)) return true;
+  return false;
+}
+
 /** Registers a clear-text value that is sensitive but never wrapped (e.g. a generated hash). */
 export function registerSensitive(value: string): void {
   if (value.length >= 3) known.add(value);
