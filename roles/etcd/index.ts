@@ -21,7 +21,7 @@ import {
   renderEtcdEnv,
   runtimeSettingsDiffer,
 } from './render.ts';
-import { clusterHealth, etcdctl, journalTail, memberList, oneAtATime, settleInside, waitUntil, type EtcdMemberInfo } from './live.ts';
+import { etcdctl, healthAndMembers, journalTail, memberList, oneAtATime, settleInside, waitUntil, type EtcdMemberInfo } from './live.ts';
 
 type Ctx = RoleContext<EtcdVars>;
 
@@ -203,9 +203,8 @@ async function waitHealthy(ctx: Ctx, what: string): Promise<string> {
     what,
     ctx.vars.healthTimeoutSeconds * 1000,
     async () => {
-      const health = await clusterHealth(ctx, [localClientUrl(ctx)]);
+      const { health, members: list } = await healthAndMembers(ctx, [localClientUrl(ctx)]);
       if (!health.healthy) return { done: false, seen: health.summary };
-      const list = await memberList(ctx, [localClientUrl(ctx)]);
       if (!list.ok) return { done: false, seen: list.error };
       const started = list.members.filter((m) => m.name !== '');
       const absent = want.filter((w) => !started.some((m) => m.peerUrls.includes(w.peerUrl))).map((w) => w.name);

@@ -95,13 +95,34 @@ export async function memberList(remote: Remote, endpoints: string[], commandTim
 
 export type HealthResult = { healthy: true; summary: string } | { healthy: false; summary: string };
 
+function healthOf(code: number, out: string): HealthResult {
+  // etcdctl interleaves gRPC retry warnings (JSON lines): keep its own verdicts.
+  const lines = out.trim().split('\n').filter((l) => l && !l.startsWith('{'));
+  const summary = lines.join('; ') || `exit ${code}`;
+  return code === 0 ? { healthy: true, summary } : { healthy: false, summary };
+}
+
 /** `endpoint health --cluster`: every member the cluster knows must answer healthy. */
 export async function clusterHealth(remote: Remote, endpoints: string[]): Promise<HealthResult> {
   const r = await remote.exec(`${etcdctl(endpoints, 'endpoint health --cluster')} 2>&1`);
-  // etcdctl interleaves gRPC retry warnings (JSON lines): keep its own verdicts.
-  const lines = r.stdout.trim().split('\n').filter((l) => l && !l.startsWith('{'));
-  const summary = lines.join('; ') || `exit ${r.code}`;
-  return r.code === 0 ? { healthy: true, summary } : { healthy: false, summary };
+  return healthOf(r.code, r.stdout);
+}
+
+/** Health and member list in one round trip. */
+export async function healthAndMembers(remote: Remote, endpoints: string[]): Promise<{ health: HealthResult; members: MemberListResult }> {
+  const r = await remote.exec(
+    `${etcdctl(endpoints, 'endpoint health --cluster')} 2>&1; echo "@@health $?"; ${etcdctl(endpoints, 'member list -w json')} 2>&1; echo "@@members $?"`,
+  );
+  const h = /^([\s\S]*?)@@health (\d+)\n([\s\S]*?)@@members (\d+)\s*$/.exec(r.stdout);
+  if (!h) return { health: { healthy: false, summary: r.stdout.trim() || r.stderr.trim() || `exit ${r.code}` }, members: { ok: false, error: 'no answer' } };
+  const health = healthOf(Number(h[2]), h[1]!);
+  const listOut = h[3]!;
+  if (Number(h[4]) !== 0) return { health, members: { ok: false, error: listOut.trim().split('\n').slice(-3).join(' ') || `exit ${h[4]}` } };
+  try {
+    return { health, members: { ok: true, members: parseMemberList(listOut.split('\n').filter((l) => !l.startsWith('{"level"')).join('\n')) } };
+  } catch {
+    return { health, members: { ok: false, error: `unreadable member list: ${listOut.slice(0, 200)}` } };
+  }
 }
 
 /**

@@ -243,9 +243,19 @@ const gate: RunTask = {
       },
       { intervalMs: 2000, more: () => journalTail(ctx, unitOf(ctx.vars)) },
     );
+    // Fresh enough for the next two steps on this host (saves their round trips on a no-op run).
+    ctx.shared.set(key(ctx, `seen:${ctx.host.name}`), cs);
     return { changed: false, message: describeCluster(cs) };
   },
 };
+
+/** The state the gate just saw on this host, once (later steps must not reuse it twice). */
+function takeSeen(ctx: Ctx): ClusterState | undefined {
+  const k = key(ctx, `seen:${ctx.host.name}`);
+  const cs = ctx.shared.get(k) as ClusterState | undefined;
+  ctx.shared.delete(k);
+  return cs;
+}
 
 /** The cluster as this member sees it, or null in check mode when Patroni is not running yet. */
 async function liveCluster(ctx: Ctx): Promise<ClusterState | null> {
@@ -263,8 +273,10 @@ const syncDcs: RunTask = {
   inCheckMode: 'run',
   async run(c) {
     const ctx = c as Ctx;
-    const cs = await liveCluster(ctx);
+    const seen = takeSeen(ctx);
+    const cs = seen ?? (await liveCluster(ctx));
     if (!cs) return { changed: false, message: 'Patroni not running yet: bootstrap.dcs applies' };
+    if (seen) ctx.shared.set(key(ctx, `seen-for-restart:${ctx.host.name}`), seen);
     const leader = leaderOf(cs);
     if (leader.name !== ctx.host.name) return { changed: false, message: `the leader (${leader.name}) applies them` };
     const current = await dcsConfig(ctx, target(ctx.vars));
@@ -316,10 +328,14 @@ const restartPending: RunTask = {
   async run(c) {
     const ctx = c as Ctx;
     const v = ctx.vars;
-    let cs = await liveCluster(ctx);
+    const patched = (ctx.shared.get(key(ctx, 'patched-parameters')) as string[] | undefined) ?? [];
+    // Nothing patched in this run: the gate's view is still current.
+    const seenKey = key(ctx, `seen-for-restart:${ctx.host.name}`);
+    const seen = patched.length === 0 ? (ctx.shared.get(seenKey) as ClusterState | undefined) : undefined;
+    ctx.shared.delete(seenKey);
+    let cs = seen ?? (await liveCluster(ctx));
     if (!cs) return { changed: false };
     if (leaderOf(cs).name !== ctx.host.name) return { changed: false, message: `the leader (${leaderOf(cs).name}) does it` };
-    const patched = (ctx.shared.get(key(ctx, 'patched-parameters')) as string[] | undefined) ?? [];
     if (!ctx.check && patched.length > 0) {
       const needRestart = await restartOnlyParameters(ctx, patched);
       if (needRestart.length > 0) {
