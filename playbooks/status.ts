@@ -1,0 +1,53 @@
+/**
+ * status: read-only. Prints the cluster as it is now — Patroni members (role, state,
+ * timeline, lag), where HAProxy routes writes (5000) and reads (5001) on each balancer, and
+ * which balancer holds the virtual IP. Changes nothing; safe at any time.
+ *
+ *   npx rigger run playbooks/status.ts -i inventories/lab
+ */
+import type { RunTask } from '../src/engine/types.ts';
+import { definePlay, definePlaybook, parallel } from '../src/playbook/types.ts';
+import { clusterState } from '../roles/patroni/live.ts';
+import { routedTo, serverStates } from '../roles/haproxy/runtime.ts';
+import { holdsVip } from '../roles/keepalived/live.ts';
+
+const members: RunTask = {
+  kind: 'run',
+  name: 'patroni members',
+  inCheckMode: 'run',
+  // One member answers for the whole cluster: the first host of the group that is reachable.
+  when: (ctx) => ctx.inventory.groups.get('postgres')?.hosts[0] === ctx.host.name,
+  run: async (ctx) => {
+    const c = await clusterState(ctx);
+    for (const m of c.members)
+      ctx.log(
+        `${m.name.padEnd(8)} ${m.role.padEnd(12)} ${m.state.padEnd(10)} tl ${m.timeline ?? '?'}  lag ${m.role === 'leader' ? '-' : (m.lagBytes ?? 'unknown')}${m.pendingRestart ? '  pending restart' : ''}`,
+      );
+    return { changed: false };
+  },
+};
+
+const routes: RunTask = {
+  kind: 'run',
+  name: 'haproxy routes and virtual IP',
+  inCheckMode: 'run',
+  run: async (ctx) => {
+    const states = await serverStates(ctx);
+    const vip = (ctx.host.vars.keepalived as { virtualIp?: string } | undefined)?.virtualIp;
+    const holds = vip ? await holdsVip(ctx, vip) : false;
+    ctx.log(
+      `5000 (writes) -> ${routedTo(states, 'postgres_primary').join(', ') || 'NONE'}; ` +
+        `5001 (reads) -> ${routedTo(states, 'postgres_replicas').join(', ') || 'NONE'}` +
+        (vip ? `; ${holds ? `holds the virtual IP ${vip}` : 'standby for the virtual IP'}` : ''),
+    );
+    return { changed: false };
+  },
+};
+
+export default definePlaybook(
+  'status',
+  parallel(
+    definePlay({ name: 'cluster', hosts: 'postgres', tasks: () => [members] }),
+    definePlay({ name: 'routing', hosts: 'balancers', tasks: () => [routes] }),
+  ),
+);
