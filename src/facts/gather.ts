@@ -13,7 +13,8 @@ export const FACTS_SCRIPT = String.raw`(
 LC_ALL=C; export LC_ALL
 kv() { printf '%s=%s\n' "$1" "$2"; }
 has() { command -v "$1" >/dev/null 2>&1; }
-h=$(uname -n 2>/dev/null || cat /proc/sys/kernel/hostname)
+# Builtins and reads of /proc where they do: every process spawned here is paid on every run.
+read -r h </proc/sys/kernel/hostname 2>/dev/null || h=$(uname -n)
 kv hostname "$h"
 # The canonical name from /etc/hosts first: hostname -f may wait for DNS that is not there.
 f=$(awk -v h="$h" '$1 !~ /^#/ { for (i = 2; i <= NF; i++) if ($i == h) { print $2; exit } }' /etc/hosts 2>/dev/null)
@@ -29,8 +30,9 @@ for r in /etc/os-release /usr/lib/os-release; do
     break
   fi
 done
-[ -r /etc/debian_version ] && kv os.debianVersion "$(head -n 1 /etc/debian_version)"
-kv os.kernel "$(uname -r)"
+[ -r /etc/debian_version ] && read -r dv </etc/debian_version && kv os.debianVersion "$dv"
+read -r kr </proc/sys/kernel/osrelease 2>/dev/null || kr=$(uname -r)
+kv os.kernel "$kr"
 kv arch "$(uname -m)"
 for p in apt-get dnf yum zypper apk; do
   if has "$p"; then kv pkg "$p"; break; fi
@@ -40,16 +42,19 @@ elif has openrc || [ -x /sbin/openrc-run ]; then kv svc openrc
 elif [ -d /etc/init.d ]; then kv svc sysvinit
 fi
 if has systemd-detect-virt; then
-  kv virt.type "$(systemd-detect-virt 2>/dev/null)"
-  if systemd-detect-virt -c -q 2>/dev/null; then kv virt.container 1; else kv virt.container 0; fi
-fi
+  c=$(systemd-detect-virt -c 2>/dev/null)
+  if [ -n "$c" ] && [ "$c" != none ]; then kv virt.type "$c"; kv virt.container 1
+  else kv virt.type "$(systemd-detect-virt 2>/dev/null)"; kv virt.container 0; fi
+else
+# Fallbacks, only without systemd-detect-virt (the parser prefers its answer).
 [ -r /run/systemd/container ] && kv virt.systemdContainer "$(head -n 1 /run/systemd/container)"
 [ -r /proc/1/environ ] && kv virt.pid1Container "$({ tr '\000' '\n' </proc/1/environ; } 2>/dev/null | sed -n 's/^container=//p' | head -n 1)"
 [ -f /.dockerenv ] && kv virt.dockerenv 1
 [ -f /run/.containerenv ] && kv virt.podman 1
 [ -r /sys/class/dmi/id/sys_vendor ] && kv virt.dmiVendor "$(head -n 1 /sys/class/dmi/id/sys_vendor 2>/dev/null)"
+fi
 kv cpus "$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || grep -c '^processor' /proc/cpuinfo)"
-kv memKb "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+while read -r mk mv _; do [ "$mk" = MemTotal: ] && { kv memKb "$mv"; break; }; done </proc/meminfo
 if has ip; then
   ip -o link show 2>/dev/null | awk -F': ' '{ print "link=" $2 }'
   ip -o addr show 2>/dev/null | sed 's/^/addr=/'
