@@ -66,7 +66,13 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
   else reporters.push(new PlainReporter({ out: args.json ? process.stderr : process.stdout, diff: args.diff, verbose: args.verbose }));
   if (args.events) reporters.push(new EventsFileReporter(args.events));
   const reporter = new MultiReporter(reporters);
-  const stop = () => process.stderr.write('\ninterrupt: stopping after the running tasks (press again to force)\n');
+  // First Ctrl-C: finish what runs now (a rollout stops between batches), then recap.
+  // A second one falls through to Node's default and kills the process.
+  const interrupt = new AbortController();
+  const stop = () => {
+    process.stderr.write('\ninterrupt: finishing the running tasks, starting nothing new (press again to force)\n');
+    interrupt.abort();
+  };
   process.once('SIGINT', stop);
   try {
     const recap = await runPlaybook(pb, inv, {
@@ -78,6 +84,7 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
       forceHandlers: args.forceHandlers,
       openTransport,
       reporter,
+      signal: interrupt.signal,
       ...(args.limit ? { limit: args.limit } : {}),
     });
     await reporter.close();

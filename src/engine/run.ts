@@ -33,6 +33,8 @@ export interface RunOptions {
   forceHandlers?: boolean;
   openTransport: (host: Host) => Transport;
   reporter: Reporter;
+  /** Interrupt: no new play or batch starts; running tasks finish, handlers and recap as usual. */
+  signal?: AbortSignal;
   /** How the first round trip gets facts and owed handlers (tests and the benchmark fake it). */
   gather?: Gather;
 }
@@ -124,8 +126,13 @@ class Runner {
     return recap;
   }
 
+  #interrupted(): boolean {
+    if (this.opts.signal?.aborted) this.#abort('interrupted (SIGINT): no further play or batch was started');
+    return this.#aborted !== undefined;
+  }
+
   async #step(step: Step): Promise<void> {
-    if (this.#aborted) return;
+    if (this.#interrupted()) return;
     if (step.kind === 'play') return this.#play(step);
     if (step.kind === 'sequence') {
       for (const s of step.steps) await this.#step(s);
@@ -159,7 +166,7 @@ class Runner {
     }
     const size = batchSize(play.serial, views.length);
     for (let b = 0, start = 0; start < views.length; b++, start += size) {
-      if (this.#aborted) return;
+      if (this.#interrupted()) return;
       const batch = views.slice(start, start + size).filter((h) => !this.#dead.has(h.host.name));
       if (play.serial !== undefined) this.#emit({ type: 'batch-start', play: play.name, batch: b + 1, hosts: batch.map((h) => h.host.name) });
       const barrier = new BarrierGroup(batch.map((h) => h.host.name));

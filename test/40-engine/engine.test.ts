@@ -290,3 +290,15 @@ describe('engine', () => {
     expect(hosts.pg2!.values.get('conf.port')).toBe('6000');
   });
 });
+
+describe('interrupt', () => {
+  it('an aborted signal starts no further batch and the recap says why', async () => {
+    const hosts = world(['pg1', 'pg2', 'pg3']);
+    const ac = new AbortController();
+    const play = definePlay({ name: 'roll', hosts: 'db', serial: 1, roles: [app], gate: async () => ac.abort() });
+    const r = await runPlaybook(definePlaybook('t', play), inv, options(hosts, { signal: ac.signal }).opts);
+    expect(r.aborted).toMatch(/interrupted/);
+    expect(hosts.pg1!.values.size).toBeGreaterThan(0);
+    expect(hosts.pg2!.values.size).toBe(0);
+  });
+});
