@@ -177,6 +177,15 @@ describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${s
 
   let deploy: Run;
 
+  it('--check on bare hosts plans the database roles and touches nothing', async () => {
+    const plan = await rigger('playbooks/site.ts', ['--check', '--tags', 'etcd,postgres,patroni']);
+    expect(plan.recap.ok, failures(plan)).toBe(true);
+    const planned = plan.events.filter((e) => e.result.status === 'changed').map((e) => `${e.host}: ${e.task}`);
+    expect(planned).toContain('pg1: packages: etcd-server, etcd-client');
+    expect(planned).toContain('pg1: patroni: /etc/patroni/patroni.yml');
+    for (const h of ALL) expect((await lab.ssh(h, 'test -e /var/lib/dpkg/info/etcd-server.list -o -e /var/lib/dpkg/info/haproxy.list -o -e /etc/patroni/patroni.yml')).code, h).not.toBe(0);
+  }, 600_000);
+
   it('deploys the whole stack from bare hosts', async () => {
     deploy = await rigger('playbooks/site.ts');
     expect(deploy.recap.ok, failures(deploy)).toBe(true);
