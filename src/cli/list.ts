@@ -3,7 +3,7 @@
  * are built with placeholder facts; a role whose list depends on live state says so.
  */
 import type { Inventory } from '../inventory/types.ts';
-import type { Facts } from '../facts/types.ts';
+import { placeholderFacts } from '../facts/placeholder.ts';
 import type { Playbook } from '../playbook/types.ts';
 import type { PlannedPlay } from '../engine/run.ts';
 import { plays } from '../engine/run.ts';
@@ -11,20 +11,6 @@ import { createTaskContext } from '../engine/context.ts';
 import type { Transport } from '../transport/types.ts';
 import type { Play } from '../playbook/types.ts';
 
-const PLACEHOLDER_FACTS: Facts = {
-  hostname: 'unknown',
-  fqdn: 'unknown',
-  os: { family: 'debian', id: 'debian', version: '12', codename: 'bookworm', kernel: 'unknown' },
-  arch: 'x86_64',
-  packageManager: 'apt',
-  serviceManager: 'systemd',
-  virtualization: { type: 'none', container: false },
-  cpus: 1,
-  memoryMb: 1024,
-  interfaces: [],
-  defaultIpv4: null,
-  user: 'root',
-};
 
 const offline: Transport = {
   host: 'offline',
@@ -52,7 +38,7 @@ export async function listTasks(pb: Playbook, planned: Map<Play, PlannedPlay>, i
       out.push('  (no hosts)');
       continue;
     }
-    const base = createTaskContext({ host, facts: PLACEHOLDER_FACTS, inventory: inv, transport: offline, check: true });
+    const base = createTaskContext({ host, facts: placeholderFacts(), inventory: inv, transport: offline, check: true });
     for (const role of play.roles ?? []) {
       out.push(`  role ${role.name}${role.description ? ` — ${role.description}` : ''}`);
       try {

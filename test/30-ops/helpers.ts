@@ -12,23 +12,10 @@ import { probeBatch } from '../../src/engine/host-runner.ts';
 import { settleOp } from '../../src/engine/run-task.ts';
 import { memoryInventory } from '../support/inventory.ts';
 import { LocalTransport } from '../../src/transport/local.ts';
+import { placeholderFacts } from '../../src/facts/placeholder.ts';
 
 export function fakeFacts(over: Partial<Facts> = {}): Facts {
-  return {
-    hostname: 'testhost',
-    fqdn: 'testhost.example',
-    os: { family: 'debian', id: 'debian', version: '12', codename: 'bookworm', kernel: '6.1.0' },
-    arch: 'x86_64',
-    packageManager: 'apt',
-    serviceManager: 'systemd',
-    virtualization: { type: 'none', container: false },
-    cpus: 2,
-    memoryMb: 2048,
-    interfaces: [],
-    defaultIpv4: null,
-    user: 'root',
-    ...over,
-  };
+  return placeholderFacts({ hostname: 'testhost', fqdn: 'testhost.example', ...over });
 }
 
 export interface TestCtx {

@@ -7,6 +7,7 @@
 import type { ExecOptions, ExecResult, Transport, TransportStats } from '../../src/transport/types.ts';
 import { TransportError } from '../../src/transport/types.ts';
 import type { Facts } from '../../src/facts/types.ts';
+import { placeholderFacts } from '../../src/facts/placeholder.ts';
 import type { Gather } from '../../src/engine/host-pool.ts';
 import { PENDING_FILE, parsePending } from '../../src/engine/pending.ts';
 import { defineFakeOp } from './fake-ops.ts';
@@ -80,20 +81,7 @@ export class FakeTransport implements Transport {
   }
 }
 
-export const FAKE_FACTS: Facts = {
-  hostname: 'fake',
-  fqdn: 'fake',
-  os: { family: 'debian', id: 'debian', version: '12', codename: 'bookworm', kernel: '6.1' },
-  arch: 'x86_64',
-  packageManager: 'apt',
-  serviceManager: 'systemd',
-  virtualization: { type: 'none', container: false },
-  cpus: 2,
-  memoryMb: 2048,
-  interfaces: [],
-  defaultIpv4: null,
-  user: 'root',
-};
+export const FAKE_FACTS: Facts = placeholderFacts({ hostname: 'fake', fqdn: 'fake' });
 
 /** Facts are canned; the owed handlers come from the fake host's pending file, as on a real host. */
 export const fakeGather: Gather = async (exec, host) => {
