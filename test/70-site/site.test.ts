@@ -6,7 +6,7 @@
  * again, the old leader back as a replica). Prints the deploy, no-op and failover times.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,12 +161,14 @@ describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${s
       const inst = await resolveInstance(instanceName());
       const log = (m: string) => process.stderr.write(`lab: ${m}\n`);
       await labDown(inst!, log);
-      // Right after a down, a host's old veth may still be going away: up is idempotent, try again.
-      await labUp(inst!, log).catch(async (e: unknown) => {
-        log(`up failed (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); retrying once`);
-        await sleep(3000);
-        await labUp(inst!, log);
-      });
+      // The kernel drops a stopped host's veth a few seconds after its container exits; booting
+      // the host again before that fails ("Failed to add new veth interfaces ... File exists").
+      await eventually(
+        'the old hosts\' veth links to go away',
+        async () => readdirSync('/sys/class/net').filter((n) => n.startsWith(`vb-${inst!.name}-`)),
+        (left) => left.length === 0,
+      );
+      await labUp(inst!, log);
     }
   }, 1_800_000);
 
