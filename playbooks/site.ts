@@ -28,7 +28,7 @@ export default definePlaybook(
       definePlay({ name: 'clock', hosts: 'all:!balancers', roles: [chrony] }),
       // Without a healthy DCS nothing after makes sense: one failed member stops the run.
       definePlay({ name: 'etcd', hosts: 'etcd', roles: [etcd], anyErrorsFatal: true }),
-      definePlay({ name: 'postgres', hosts: 'postgres', roles: [softdog, postgres] }),
+      definePlay({ name: 'postgres', hosts: 'postgres', roles: [postgres, softdog] }),
       definePlay({ name: 'patroni', hosts: 'postgres', roles: [patroni], anyErrorsFatal: true }),
       definePlay({ name: 'backup', hosts: 'postgres:backup', roles: [pgbackrest] }),
     ),

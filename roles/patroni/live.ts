@@ -97,7 +97,7 @@ const RawMember = z.looseObject({
   api_url: z.string().optional(),
   host: z.string().optional(),
   port: z.number().optional(),
-  timeline: z.number().optional(),
+  timeline: z.number().nullable().optional(),
   lag: z.union([z.number(), z.string()]).optional(),
   pending_restart: z.boolean().optional(),
   tags: z.record(z.string(), z.unknown()).optional(),
@@ -180,7 +180,7 @@ export function isRunning(m: Member): boolean {
 const RawSelf = z.looseObject({
   state: z.string(),
   role: z.string(),
-  timeline: z.number().optional(),
+  timeline: z.number().nullable().optional(), // Patroni 3.0 replicas answer null
   pending_restart: z.boolean().optional(),
 });
 
