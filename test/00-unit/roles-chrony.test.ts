@@ -39,20 +39,20 @@ describe('chrony.conf', () => {
   it('renders servers before pools with their options', () => {
     const text = renderChronyConf(
       ChronyVarsSchema.parse({
-        servers: [{ host: '10.0.0.1', prefer: true, minpoll: 4, maxpoll: 6 }, { host: 'ntp2.example', iburst: false }],
+        servers: [{ host: '10.213.7.1', prefer: true, minpoll: 4, maxpoll: 6 }, { host: 'ntp2.example', iburst: false }],
         pools: [{ host: 'pool.example', maxsources: 3 }],
-        allow: ['10.0.0.0/24'],
+        allow: ['10.213.7.0/24'],
         makestep: { threshold: 0.5, limit: -1 },
         rtcsync: false,
         leapsectz: '',
       }),
     );
     const lines = text.split('\n');
-    expect(lines).toContain('server 10.0.0.1 iburst prefer minpoll 4 maxpoll 6');
+    expect(lines).toContain('server 10.213.7.1 iburst prefer minpoll 4 maxpoll 6');
     expect(lines).toContain('server ntp2.example');
     expect(lines).toContain('pool pool.example iburst maxsources 3');
-    expect(lines.indexOf('server 10.0.0.1 iburst prefer minpoll 4 maxpoll 6')).toBeLessThan(lines.indexOf('pool pool.example iburst maxsources 3'));
-    expect(lines).toContain('allow 10.0.0.0/24');
+    expect(lines.indexOf('server 10.213.7.1 iburst prefer minpoll 4 maxpoll 6')).toBeLessThan(lines.indexOf('pool pool.example iburst maxsources 3'));
+    expect(lines).toContain('allow 10.213.7.0/24');
     expect(lines).toContain('makestep 0.5 -1');
     expect(lines).not.toContain('rtcsync');
     expect(lines.some((l) => l.startsWith('leapsectz'))).toBe(false);
@@ -81,7 +81,7 @@ function facts(container: boolean): Facts {
     cpus: 2,
     memoryMb: 2048,
     interfaces: [],
-    defaultIpv4: { interface: 'eth0', address: '10.0.0.5', gateway: '10.0.0.1' },
+    defaultIpv4: { interface: 'eth0', address: '10.213.7.5', gateway: '10.213.7.1' },
     user: 'root',
   };
 }

@@ -22,8 +22,8 @@ describe('keepalived vars', () => {
     expect(base.track.script).toBe('/usr/bin/pgrep -x haproxy');
   });
   it('takes the auth password only as a secret', () => {
-    expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.0.0.1', authPassword: 'plain' }).success).toBe(false);
-    expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.0.0.1', authPassword: new Secret('abc12345') }).success).toBe(true);
+    expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.213.7.1', authPassword: 'plain' }).success).toBe(false);
+    expect(KeepalivedVarsSchema.safeParse({ virtualIp: '10.213.7.1', authPassword: new Secret('abc12345') }).success).toBe(true);
   });
 });
 
@@ -33,13 +33,13 @@ describe('keepalived priorities', () => {
     const w = trackWeight(base, 3);
     // lb1 with a failed check must rank below the last healthy balancer
     expect(150 - w).toBeLessThan(130);
-    expect(trackWeight(KeepalivedVarsSchema.parse({ virtualIp: '10.0.0.1', track: { weight: 7 } }), 3)).toBe(7);
+    expect(trackWeight(KeepalivedVarsSchema.parse({ virtualIp: '10.213.7.1', track: { weight: 7 } }), 3)).toBe(7);
   });
   it('refuses priorities that fall below 1', () => {
-    expect(() => priorityFor(KeepalivedVarsSchema.parse({ virtualIp: '10.0.0.1', basePriority: 20, priorityStep: 10 }), 2)).toThrow(/priority/);
+    expect(() => priorityFor(KeepalivedVarsSchema.parse({ virtualIp: '10.213.7.1', basePriority: 20, priorityStep: 10 }), 2)).toThrow(/priority/);
   });
   it('lets an explicit host priority win', () => {
-    expect(priorityFor(KeepalivedVarsSchema.parse({ virtualIp: '10.0.0.1', priority: 77 }), 0)).toBe(77);
+    expect(priorityFor(KeepalivedVarsSchema.parse({ virtualIp: '10.213.7.1', priority: 77 }), 0)).toBe(77);
   });
 });
 
@@ -125,7 +125,7 @@ function facts(container: boolean): Facts {
     cpus: 2,
     memoryMb: 2048,
     interfaces: [],
-    defaultIpv4: { interface: 'eth0', address: '10.0.0.5', gateway: '10.0.0.1' },
+    defaultIpv4: { interface: 'eth0', address: '10.213.7.5', gateway: '10.213.7.1' },
     user: 'root',
   };
 }
@@ -155,11 +155,11 @@ const names = (tasks: Task[]) => tasks.map((t) => t.name);
 
 describe('keepalived task list', () => {
   it('keepalived: a host outside the balancer group has no priority', async () => {
-    const { ctx } = ctxFor('pg1', KeepalivedVarsSchema.parse({ virtualIp: '10.0.0.100' }));
+    const { ctx } = ctxFor('pg1', KeepalivedVarsSchema.parse({ virtualIp: '10.213.7.100' }));
     await expect(async () => keepalived.tasks(ctx)).rejects.toThrow(/pg1 is not in group "balancers"/);
   });
   it('keepalived: the interface comes from the facts', async () => {
-    const { ctx } = ctxFor('lb2', KeepalivedVarsSchema.parse({ virtualIp: '10.0.0.100' }));
+    const { ctx } = ctxFor('lb2', KeepalivedVarsSchema.parse({ virtualIp: '10.213.7.100' }));
     const tasks = await keepalived.tasks(ctx);
     expect(names(tasks)).toContain('file /etc/keepalived/keepalived.conf');
   });
