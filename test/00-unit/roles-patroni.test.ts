@@ -188,9 +188,9 @@ describe('patroni.yml', () => {
   });
 
   it('turns addresses into pg_hba fields', () => {
-    expect(hbaAddress('10.0.0.1')).toBe('10.0.0.1/32');
+    expect(hbaAddress('10.213.7.1')).toBe('10.213.7.1/32');
     expect(hbaAddress('fd00::1')).toBe('fd00::1/128');
-    expect(hbaAddress('10.0.0.0/24')).toBe('10.0.0.0/24');
+    expect(hbaAddress('10.213.7.0/24')).toBe('10.213.7.0/24');
     expect(hbaAddress('db1.example.com')).toBe('db1.example.com');
   });
 });

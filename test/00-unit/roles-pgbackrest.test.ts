@@ -16,12 +16,9 @@ import { Secret } from '../../src/secrets/secret.ts';
 import { blockFile, blockLines } from '../../roles/pgbackrest/block-file.ts';
 import { peerLines } from '../../roles/pgbackrest/trust.ts';
 import { archiveProblem, checkFingerprint, parseInfo } from '../../roles/pgbackrest/live.ts';
-import type { RoleContext } from '../../src/engine/role.ts';
 import type { Task, TaskContext } from '../../src/engine/types.ts';
-import type { Facts } from '../../src/facts/types.ts';
-import type { ExecResult } from '../../src/transport/types.ts';
-import { memoryInventory } from '../support/inventory.ts';
 import pgbackrest from '../../roles/pgbackrest/index.ts';
+import { ctxFor, facts, inventory } from '../support/role-context.ts';
 
 const v = PgbackrestVarsSchema.parse({});
 const members = [
@@ -190,46 +187,6 @@ describe('pgbackrest live state', () => {
   });
 });
 
-// A fake host context for the role's task list (the lab test is the real proof).
-const inventory = memoryInventory({ postgres: ['pg1', 'pg2'], balancers: ['lb1', 'lb2'], backup: ['backup1'] });
-
-function facts(container: boolean): Facts {
-  return {
-    hostname: 'h',
-    fqdn: 'h',
-    os: { family: 'debian', id: 'debian', version: '12', codename: 'bookworm', kernel: '6.1.0' },
-    arch: 'x86_64',
-    packageManager: 'apt',
-    serviceManager: 'systemd',
-    virtualization: container ? { type: 'systemd-nspawn', container: true } : { type: 'kvm', container: false },
-    cpus: 2,
-    memoryMb: 2048,
-    interfaces: [],
-    defaultIpv4: { interface: 'eth0', address: '10.0.0.5', gateway: '10.0.0.1' },
-    user: 'root',
-  };
-}
-
-function ctxFor<V>(host: string, vars: V, opts: { container?: boolean; exec?: (s: string) => ExecResult; hostVars?: Record<string, unknown> } = {}) {
-  const warnings: string[] = [];
-  const scripts: string[] = [];
-  const h = inventory.hosts.get(host)!;
-  const ctx: RoleContext<V> = {
-    host: { ...h, vars: opts.hostVars ?? h.vars },
-    facts: facts(opts.container ?? false),
-    inventory,
-    check: false,
-    diff: false,
-    exec: async (s) => (scripts.push(s), opts.exec ? opts.exec(s) : { code: 0, stdout: '', stderr: '' }),
-    run: async (s) => (scripts.push(s), ''),
-    log: () => {},
-    warn: (m) => warnings.push(m),
-    shared: new Map(),
-    barrier: async () => {},
-    vars,
-  };
-  return { ctx, warnings, scripts };
-}
 
 const names = (tasks: Task[]) => tasks.map((t) => t.name);
 

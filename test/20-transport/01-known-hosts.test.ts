@@ -44,7 +44,7 @@ describe('parseKnownHosts', () => {
     const text = [
       '# a comment',
       '',
-      `pg1,10.0.0.5 ssh-ed25519 ${b64(keyA)} root@pg1`,
+      `pg1,10.213.7.5 ssh-ed25519 ${b64(keyA)} root@pg1`,
       'broken-line-without-key',
       `@revoked * ssh-ed25519 ${b64(keyB)}`,
       `@cert-authority *.example.com ssh-ed25519 ${b64(keyB)}`,
@@ -52,7 +52,7 @@ describe('parseKnownHosts', () => {
     ].join('\n');
     const entries = parseKnownHosts(text);
     expect(entries.map((e) => [e.line, e.marker, e.hosts])).toEqual([
-      [3, null, 'pg1,10.0.0.5'],
+      [3, null, 'pg1,10.213.7.5'],
       [5, 'revoked', '*'],
       [6, 'cert-authority', '*.example.com'],
     ]);
@@ -63,23 +63,23 @@ describe('parseKnownHosts', () => {
 
 describe('matching names', () => {
   it('uses the bare name on port 22 and [name]:port otherwise, lowercased, deduplicated', () => {
-    expect(lookupNames(22, '10.0.0.5', 'PG1')).toEqual(['10.0.0.5', 'pg1']);
-    expect(lookupNames(2222, '10.0.0.5', 'pg1')).toEqual(['[10.0.0.5]:2222', '[pg1]:2222']);
+    expect(lookupNames(22, '10.213.7.5', 'PG1')).toEqual(['10.213.7.5', 'pg1']);
+    expect(lookupNames(2222, '10.213.7.5', 'pg1')).toEqual(['[10.213.7.5]:2222', '[pg1]:2222']);
     expect(lookupNames(22, 'pg1', 'pg1')).toEqual(['pg1']);
   });
 
   it('matches plain lists, wildcards and negations like OpenSSH', () => {
-    expect(hostFieldMatches('pg1,10.0.0.5', 'pg1')).toBe(true);
-    expect(hostFieldMatches('pg1,10.0.0.5', 'pg2')).toBe(false);
+    expect(hostFieldMatches('pg1,10.213.7.5', 'pg1')).toBe(true);
+    expect(hostFieldMatches('pg1,10.213.7.5', 'pg2')).toBe(false);
     expect(hostFieldMatches('PG1', 'pg1')).toBe(true);
-    expect(hostFieldMatches('10.0.0.*', '10.0.0.7')).toBe(true);
-    expect(hostFieldMatches('10.0.0.*,!10.0.0.9', '10.0.0.9')).toBe(false);
+    expect(hostFieldMatches('10.213.7.*', '10.213.7.7')).toBe(true);
+    expect(hostFieldMatches('10.213.7.*,!10.213.7.9', '10.213.7.9')).toBe(false);
     expect(hostFieldMatches('pg?', 'pg1')).toBe(true);
     expect(hostFieldMatches('pg?', 'pg10')).toBe(false);
     // port forms are literal: a port-22 entry does not cover another port and vice versa
-    expect(hostFieldMatches('[10.0.0.5]:2222', '[10.0.0.5]:2222')).toBe(true);
-    expect(hostFieldMatches('10.0.0.5', '[10.0.0.5]:2222')).toBe(false);
-    expect(hostFieldMatches('[10.0.0.5]:2222', '10.0.0.5')).toBe(false);
+    expect(hostFieldMatches('[10.213.7.5]:2222', '[10.213.7.5]:2222')).toBe(true);
+    expect(hostFieldMatches('10.213.7.5', '[10.213.7.5]:2222')).toBe(false);
+    expect(hostFieldMatches('[10.213.7.5]:2222', '10.213.7.5')).toBe(false);
   });
 
   it('matches hashed names (HMAC-SHA1 with the stored salt)', () => {
@@ -94,37 +94,37 @@ describe('matching names', () => {
 
 describe('checkHostKey', () => {
   const text = [
-    `pg1,10.0.0.5 ssh-ed25519 ${b64(keyA)}`,
-    `[10.0.0.6]:2222 ssh-ed25519 ${b64(keyB)}`,
+    `pg1,10.213.7.5 ssh-ed25519 ${b64(keyA)}`,
+    `[10.213.7.6]:2222 ssh-ed25519 ${b64(keyB)}`,
     ...knownHostsLines(['pg3'], keyA, true),
   ].join('\n');
   const entries = parseKnownHosts(text);
 
   it('knows a key listed under the address or the inventory name', () => {
-    expect(checkHostKey(entries, lookupNames(22, '10.0.0.5', 'whatever'), keyA)).toEqual({ status: 'known', line: 1 });
+    expect(checkHostKey(entries, lookupNames(22, '10.213.7.5', 'whatever'), keyA)).toEqual({ status: 'known', line: 1 });
     expect(checkHostKey(entries, lookupNames(22, '192.168.1.1', 'pg1'), keyA)).toEqual({ status: 'known', line: 1 });
-    expect(checkHostKey(entries, lookupNames(2222, '10.0.0.6', 'pg2'), keyB).status).toBe('known');
-    expect(checkHostKey(entries, lookupNames(22, '10.0.0.7', 'pg3'), keyA).status).toBe('known');
+    expect(checkHostKey(entries, lookupNames(2222, '10.213.7.6', 'pg2'), keyB).status).toBe('known');
+    expect(checkHostKey(entries, lookupNames(22, '10.213.7.7', 'pg3'), keyA).status).toBe('known');
   });
 
   it('reports an unknown host, including a known address on another port', () => {
-    expect(checkHostKey(entries, lookupNames(22, '10.0.0.9', 'pg9'), keyA)).toEqual({ status: 'unknown' });
-    expect(checkHostKey(entries, lookupNames(2200, '10.0.0.5', 'x'), keyA)).toEqual({ status: 'unknown' });
+    expect(checkHostKey(entries, lookupNames(22, '10.213.7.9', 'pg9'), keyA)).toEqual({ status: 'unknown' });
+    expect(checkHostKey(entries, lookupNames(2200, '10.213.7.5', 'x'), keyA)).toEqual({ status: 'unknown' });
   });
 
   it('reports a changed key with what was expected', () => {
-    const v = checkHostKey(entries, lookupNames(22, '10.0.0.5', 'pg1'), keyB);
+    const v = checkHostKey(entries, lookupNames(22, '10.213.7.5', 'pg1'), keyB);
     expect(v).toEqual({
       status: 'mismatch',
       revoked: false,
       expected: [{ line: 1, keyType: 'ssh-ed25519', fingerprint: fingerprint(keyA) }],
     });
-    expect(checkHostKey(entries, lookupNames(22, '10.0.0.7', 'pg3'), keyB).status).toBe('mismatch');
+    expect(checkHostKey(entries, lookupNames(22, '10.213.7.7', 'pg3'), keyB).status).toBe('mismatch');
   });
 
   it('refuses a @revoked key even when another line lists it', () => {
     const withRevoked = parseKnownHosts(`${text}\n@revoked * ssh-ed25519 ${b64(keyA)}`);
-    const v = checkHostKey(withRevoked, lookupNames(22, '10.0.0.5', 'pg1'), keyA);
+    const v = checkHostKey(withRevoked, lookupNames(22, '10.213.7.5', 'pg1'), keyA);
     expect(v.status).toBe('mismatch');
     expect(v.status === 'mismatch' && v.revoked).toBe(true);
   });
@@ -135,7 +135,7 @@ describe('checkHostKey', () => {
   });
 
   it('lists the key types known for a host', () => {
-    expect(knownKeyTypes(entries, lookupNames(22, '10.0.0.5', 'pg1'))).toEqual(['ssh-ed25519']);
+    expect(knownKeyTypes(entries, lookupNames(22, '10.213.7.5', 'pg1'))).toEqual(['ssh-ed25519']);
     expect(knownKeyTypes(entries, ['nobody'])).toEqual([]);
   });
 });
@@ -147,7 +147,7 @@ describe('key helpers', () => {
   });
 
   it('writes plain lines for plain files and hashed lines for hashed files', () => {
-    expect(knownHostsLines(['[10.0.0.5]:2222', '[pg1]:2222'], keyA, false)).toEqual([`[10.0.0.5]:2222,[pg1]:2222 ssh-ed25519 ${b64(keyA)}`]);
+    expect(knownHostsLines(['[10.213.7.5]:2222', '[pg1]:2222'], keyA, false)).toEqual([`[10.213.7.5]:2222,[pg1]:2222 ssh-ed25519 ${b64(keyA)}`]);
     const hashed = knownHostsLines(['a', 'b'], keyA, true);
     expect(hashed).toHaveLength(2);
     expect(usesHashedNames(parseKnownHosts(hashed.join('\n')))).toBe(true);
