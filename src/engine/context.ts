@@ -10,7 +10,8 @@ export interface ContextParts {
   host: Host;
   facts: Facts;
   inventory: Inventory;
-  transport: Transport;
+  /** Only exec is used: the engine passes its fork-limited exec for the host. */
+  transport: Pick<Transport, 'exec'>;
   check?: boolean;
   diff?: boolean;
   shared?: Map<string, unknown>;

@@ -218,7 +218,7 @@ class Runner {
         host: h.host,
         facts: h.facts,
         inventory: this.inv,
-        transport: { ...h.transport, host: name, exec: h.exec, connect: async () => {}, close: async () => {}, stats: h.transport.stats },
+        transport: { exec: h.exec },
         check: !!this.opts.check,
         diff: !!this.opts.diff,
         shared: this.#shared,
