@@ -4,7 +4,7 @@
 import type { Transport, ExecOptions } from '../transport/types.ts';
 import type { Host, Inventory } from '../inventory/types.ts';
 import type { Facts } from '../facts/types.ts';
-import { TaskError, type TaskContext } from './types.ts';
+import { TaskError, type Delegate, type TaskContext } from './types.ts';
 
 export interface ContextParts {
   host: Host;
@@ -16,6 +16,7 @@ export interface ContextParts {
   diff?: boolean;
   shared?: Map<string, unknown>;
   barrier?: (name: string) => Promise<void>;
+  delegate?: (host: string) => Promise<Delegate>;
   log?: (message: string) => void;
   warn?: (message: string) => void;
 }
@@ -38,6 +39,11 @@ export function createTaskContext(p: ContextParts): TaskContext {
     warn: p.warn ?? (() => {}),
     shared: p.shared ?? new Map(),
     barrier: p.barrier ?? (async () => {}),
+    delegate:
+      p.delegate ??
+      (async (host) => {
+        throw new TaskError(`cannot reach ${host} from this context (no run to delegate through)`);
+      }),
   };
 }
 

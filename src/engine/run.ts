@@ -10,7 +10,7 @@ import { TransportError } from '../transport/types.ts';
 import { redact } from '../secrets/secret.ts';
 import type { GateContext, HostView, Play, Playbook, Step } from '../playbook/types.ts';
 import type { Role, RoleContext } from './role.ts';
-import type { TaskContext } from './types.ts';
+import { TaskError, type Delegate, type TaskContext } from './types.ts';
 import { createTaskContext } from './context.ts';
 import { BarrierGroup } from './barrier.ts';
 import { HandlerTable, type HandlerDef } from './handlers.ts';
@@ -54,6 +54,12 @@ export function planPlaybook(pb: Playbook, inv: Inventory, limit?: string): Map<
     let hosts: Host[] = [];
     try {
       hosts = selectHosts(inv, play.hosts, limit);
+      if (play.beyondLimit !== undefined) {
+        // Checked with or without --limit, so a typo fails the plain run too.
+        const extra = new Set(selectHosts(inv, play.hosts, play.beyondLimit).map((h) => h.name));
+        const chosen = new Set(hosts.map((h) => h.name));
+        hosts = [...inv.hosts.values()].filter((h) => chosen.has(h.name) || extra.has(h.name));
+      }
     } catch (e) {
       problems.push(`play "${play.name}": ${errorText(e)}`);
       continue;
@@ -184,6 +190,7 @@ class Runner {
           all: views.filter((h) => !this.#dead.has(h.host.name)).map(toView),
           shared: this.#shared,
           log: (message) => this.#emit({ type: 'log', host: play.name, message: redact(message) }),
+          delegate: (name) => this.#delegate(name),
         };
         try {
           await play.gate(ctx);
@@ -223,6 +230,7 @@ class Runner {
         diff: !!this.opts.diff,
         shared: this.#shared,
         barrier: (n) => barrier.arrive(name, n),
+        delegate: (n) => this.#delegate(n),
         log: (message) => this.#emit({ type: 'log', host: name, message: redact(message) }),
         warn: (message) => {
           const m = redact(message);
@@ -295,6 +303,29 @@ class Runner {
     }
   }
 
+  /** A peer host over the run's pool; its failures are the delegating task's, named after the peer. */
+  async #delegate(name: string): Promise<Delegate> {
+    const host = this.inv.hosts.get(name);
+    if (!host) throw new TaskError(`cannot delegate to ${name}: no such host in ${this.inv.source}`);
+    let h: HostHandle;
+    try {
+      h = await this.#pool.get(host);
+    } catch (e) {
+      throw new TaskError(`cannot reach ${name}: ${peerError(name, e)}`);
+    }
+    return {
+      host: h.host,
+      facts: h.facts,
+      exec: async (script, opts) => {
+        try {
+          return await h.exec(script, opts);
+        } catch (e) {
+          throw new TaskError(`${name}: ${peerError(name, e)}`);
+        }
+      },
+    };
+  }
+
   #fail(play: Play, host: string, error: string): void {
     this.#dead.add(host);
     this.#emit({ type: 'host-failed', play: play.name, host, error });
@@ -310,6 +341,12 @@ class Runner {
     }
     this.opts.reporter.event(e);
   }
+}
+
+/** A peer's error text without its host prefix (TransportError messages start with it). */
+function peerError(name: string, e: unknown): string {
+  const text = redact(errorText(e));
+  return text.startsWith(`${name}: `) ? text.slice(name.length + 2) : text;
 }
 
 function toView(h: HostHandle): HostView {

@@ -39,6 +39,21 @@ export interface TaskContext {
    * barrier of the same name. For steps that need all members ready (etcd bootstrap).
    */
   barrier(name: string): Promise<void>;
+  /**
+   * Another host of the inventory, reached over the run's own connection to it (opened on
+   * first use, same host-key checks): for steps that must act on a peer, such as a database
+   * member's rollout taking it out of the balancers' pools. Fails with a TaskError naming
+   * that host when it cannot be reached (this host stays reachable).
+   */
+  delegate(host: string): Promise<Delegate>;
+}
+
+/** A host reached through `delegate`: its inventory entry, facts and a raw exec. */
+export interface Delegate {
+  host: Host;
+  facts: Facts;
+  /** Like TaskContext.exec; a lost connection is a TaskError naming the delegate. */
+  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
 }
 
 /** What a probe printed for one op, from the batched probe round trip. */

@@ -2,7 +2,7 @@
  * Plays and playbooks. A playbook file default-exports `definePlaybook(...)`.
  */
 import type { Role } from '../engine/role.ts';
-import type { Task, TaskContext } from '../engine/types.ts';
+import type { Delegate, Task, TaskContext } from '../engine/types.ts';
 import type { ExecOptions, ExecResult } from '../transport/types.ts';
 import type { Host } from '../inventory/types.ts';
 import type { Facts } from '../facts/types.ts';
@@ -21,6 +21,8 @@ export interface GateContext {
   all: HostView[];
   shared: Map<string, unknown>;
   log(message: string): void;
+  /** Any inventory host over the run's connection to it (see TaskContext.delegate). */
+  delegate(host: string): Promise<Delegate>;
 }
 
 export interface Play {
@@ -28,6 +30,12 @@ export interface Play {
   name: string;
   /** Group pattern: 'postgres', 'etcd:balancers' (union), 'postgres:&etcd' (intersection), 'all:!backup' (exclusion). */
   hosts: string;
+  /**
+   * Hosts of `hosts` that join the play even when --limit leaves them out: for plays that
+   * must follow a change to the limited hosts elsewhere (enrolling pg4 with `-l pg4` reloads
+   * HAProxy on every balancer). A host pattern; 'all' ignores the limit for this play.
+   */
+  beyondLimit?: string;
   roles?: Role[];
   /** Play-level tasks, after the roles' tasks. */
   tasks?: (ctx: TaskContext) => Task[] | Promise<Task[]>;

@@ -35,6 +35,9 @@ export function ctxFor<V>(host: string, vars: V, opts: { container?: boolean; ex
     warn: (m) => warnings.push(m),
     shared: new Map(),
     barrier: async () => {},
+    delegate: async (name) => {
+      throw new Error(`no delegation in the fake role context (asked for ${name})`);
+    },
     vars,
   };
   return { ctx, warnings, scripts };
