@@ -281,7 +281,7 @@ export class SshTransport implements Transport {
       }
 
       this.#openChannel(inv.line, () => settled).then(
-        ({ ch, release }) => {
+        ({ ch, release, exit }) => {
           ch.once('close', release);
           if (settled) {
             ch.close(); // timed out (or the connection failed) while the channel was opening
@@ -290,15 +290,11 @@ export class SshTransport implements Transport {
           channel = ch;
           const out: Buffer[] = [];
           const errOut: Buffer[] = [];
-          let code = 255; // no exit status at all: what the OpenSSH client reports too
           ch.on('data', (b: Buffer) => out.push(b));
           ch.stderr.on('data', (b: Buffer) => errOut.push(b));
           ch.on('error', () => {}); // a write after the remote closed: the exit status tells the story
-          ch.on('exit', (exitCode: number | null, signal?: string) => {
-            if (exitCode !== null && exitCode !== undefined) code = exitCode;
-            else if (signal) code = 128 + (osConstants.signals[signal as keyof typeof osConstants.signals] ?? 0);
-          });
           ch.on('close', () => {
+            const code = exitCode(exit);
             const stdoutBuf = Buffer.concat(out);
             const stderrBuf = Buffer.concat(errOut);
             this.stats.bytesIn += stdoutBuf.length + stderrBuf.length;
@@ -320,7 +316,7 @@ export class SshTransport implements Transport {
    * than we assumed (MaxSessions below our limit, as hardening guides suggest) refuses the
    * channel: then use one slot fewer and wait for a running command, rather than fail.
    */
-  async #openChannel(line: string, cancelled: () => boolean): Promise<{ ch: ClientChannel; release: () => void }> {
+  async #openChannel(line: string, cancelled: () => boolean): Promise<{ ch: ClientChannel; release: () => void; exit: ExitStatus }> {
     for (;;) {
       const release = await this.#slots.acquire();
       const client = this.#client;
@@ -329,14 +325,25 @@ export class SshTransport implements Transport {
         throw this.#gone ?? new TransportError('closed', this.host, 'not connected');
       }
       try {
-        const ch = await new Promise<ClientChannel>((resolve, reject) => {
+        const { ch, exit } = await new Promise<{ ch: ClientChannel; exit: ExitStatus }>((resolve, reject) => {
           try {
-            client.exec(line, (err, ch) => (err ? reject(err) : resolve(ch)));
+            client.exec(line, (err, ch) => {
+              if (err) return reject(err);
+              // Now, not after the promise settles: a fast command's exit status can arrive in
+              // the same packet batch as the exec reply, and ssh2 emits it at once (seen: `true`
+              // reported as 255, about one exec in thirty, on the lab).
+              const exit: ExitStatus = {};
+              ch.once('exit', (code: number | null, signal?: string) => {
+                exit.code = code;
+                if (signal !== undefined) exit.signal = signal;
+              });
+              resolve({ ch, exit });
+            });
           } catch (e) {
             reject(e); // ssh2 throws when the socket is no longer writable
           }
         });
-        return { ch, release };
+        return { ch, release, exit };
       } catch (e) {
         const othersRunning = this.#slots.inUse > 1;
         release();
@@ -370,6 +377,18 @@ export class SshTransport implements Transport {
     });
     this.#gone ??= new TransportError('closed', this.host, 'connection closed');
   }
+}
+
+interface ExitStatus {
+  code?: number | null;
+  signal?: string;
+}
+
+/** The command's exit code; killed by a signal: 128 + its number; no status at all: 255, as the OpenSSH client says. */
+function exitCode(e: ExitStatus): number {
+  if (e.code !== null && e.code !== undefined) return e.code;
+  if (e.signal) return 128 + (osConstants.signals[e.signal as keyof typeof osConstants.signals] ?? 0);
+  return 255;
 }
 
 /** Host key algorithms with the types known_hosts holds for this host first, as OpenSSH does. */

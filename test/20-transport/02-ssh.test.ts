@@ -138,6 +138,14 @@ describe.skipIf(skip !== null)(`ssh transport against a loopback sshd${skip ? ` 
       expect(left).toBe('');
     });
 
+    it('never loses the exit status of a command that ends at once (300 x `true`, 3 at a time)', async () => {
+      // ssh2 can hand over the exec reply and the exit status in one batch: the status must
+      // be caught when the channel opens, or it reads as 255.
+      const codes: number[] = [];
+      for (let i = 0; i < 100; i++) codes.push(...(await Promise.all([t.exec('true'), t.exec('true'), t.exec('exit 3')])).map((r) => r.code));
+      expect(codes.filter((c, i) => c !== (i % 3 === 2 ? 3 : 0))).toEqual([]);
+    });
+
     it('runs 20 concurrent execs on one connection (more than MaxSessions) and all succeed', async () => {
       const before = t.stats.execs;
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => t.exec(`sleep 0.2; echo ${i}`)));
