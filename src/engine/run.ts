@@ -8,7 +8,7 @@ import { selectHosts } from '../inventory/pattern.ts';
 import type { Transport } from '../transport/types.ts';
 import { TransportError } from '../transport/types.ts';
 import { redact } from '../secrets/secret.ts';
-import type { GateContext, HostView, Play, Playbook, Step } from '../playbook/types.ts';
+import type { GateContext, HookContext, HostView, Play, Playbook, Step } from '../playbook/types.ts';
 import type { Role, RoleContext } from './role.ts';
 import { TaskError, type Delegate, type TaskContext } from './types.ts';
 import { createTaskContext } from './context.ts';
@@ -164,7 +164,7 @@ class Runner {
     const total = hosts.length;
     if (play.order) {
       try {
-        views = (await play.order(views.map(toView))).map((v) => views.find((h) => h.host.name === v.host.name)!);
+        views = (await play.order(views.map(toView), this.#hooks(play))).map((v) => views.find((h) => h.host.name === v.host.name)!);
       } catch (e) {
         this.#abort(`play "${play.name}": ordering hosts failed: ${errorText(e)}`);
         return;
@@ -186,11 +186,9 @@ class Runner {
         return this.#abort(`play "${play.name}": rollout stopped after batch ${b + 1}: ${failedHere.join(', ')} failed`);
       if (play.gate) {
         const ctx: GateContext = {
+          ...this.#hooks(play),
           batch: batch.map(toView),
           all: views.filter((h) => !this.#dead.has(h.host.name)).map(toView),
-          shared: this.#shared,
-          log: (message) => this.#emit({ type: 'log', host: play.name, message: redact(message) }),
-          delegate: (name) => this.#delegate(name),
         };
         try {
           await play.gate(ctx);
@@ -301,6 +299,15 @@ class Runner {
     } finally {
       barrier.leave(name);
     }
+  }
+
+  #hooks(play: Play): HookContext {
+    return {
+      inventory: this.inv,
+      shared: this.#shared,
+      log: (message) => this.#emit({ type: 'log', host: play.name, message: redact(message) }),
+      delegate: (name) => this.#delegate(name),
+    };
   }
 
   /** A peer host over the run's pool; its failures are the delegating task's, named after the peer. */

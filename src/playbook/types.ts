@@ -4,7 +4,7 @@
 import type { Role } from '../engine/role.ts';
 import type { Delegate, Task, TaskContext } from '../engine/types.ts';
 import type { ExecOptions, ExecResult } from '../transport/types.ts';
-import type { Host } from '../inventory/types.ts';
+import type { Host, Inventory } from '../inventory/types.ts';
 import type { Facts } from '../facts/types.ts';
 
 /** A host as seen by play-level hooks (order, gate): its facts and its connection. */
@@ -14,15 +14,20 @@ export interface HostView {
   exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
 }
 
-export interface GateContext {
-  /** Hosts of the batch that just finished. */
-  batch: HostView[];
-  /** Every host of the play still active. */
-  all: HostView[];
+/** What play-level hooks (order, gate) may use besides the hosts. */
+export interface HookContext {
+  inventory: Inventory;
   shared: Map<string, unknown>;
   log(message: string): void;
   /** Any inventory host over the run's connection to it (see TaskContext.delegate). */
   delegate(host: string): Promise<Delegate>;
+}
+
+export interface GateContext extends HookContext {
+  /** Hosts of the batch that just finished. */
+  batch: HostView[];
+  /** Every host of the play still active. */
+  all: HostView[];
 }
 
 export interface Play {
@@ -43,7 +48,7 @@ export interface Play {
   /** Rolling: hosts per batch (a count, or a fraction 0<x<=1, or 'N%'). Unset: all at once. */
   serial?: number | `${number}%`;
   /** Rolling: the order hosts go in (e.g. replicas first, leader last, from live state). */
-  order?: (hosts: HostView[]) => HostView[] | Promise<HostView[]>;
+  order?: (hosts: HostView[], ctx: HookContext) => HostView[] | Promise<HostView[]>;
   /** Rolling: must resolve before the next batch starts; a throw stops the rollout. */
   gate?: (ctx: GateContext) => Promise<void>;
   /** Stop the play when more than this percentage of its hosts failed. */
