@@ -436,6 +436,9 @@ function tasks(ctx: Ctx): Task[] {
     directory({ path: posix.dirname(v.configFile), mode: '0755' }),
     configFile(v.configFile, yml),
     file({ path: `/etc/systemd/system/${unitOf(v)}`, content: unit, mode: '0644', notify: ['patroni unit changed'] }),
+    // Running members take a new patroni.yml (pg_hba for a member being enrolled) before any
+    // member starts: a new replica's base backup must find the leader already allowing it.
+    { kind: 'flush', name: 'patroni: apply config changes before starting members' },
     start,
     gate,
     syncDcs,

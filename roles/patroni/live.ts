@@ -63,7 +63,8 @@ export function curlConfig(req: ApiRequest): string {
 
 /** One HTTP request from the host. A transport-level failure (refused, timeout) is ok: false. */
 export async function api(remote: Remote, req: ApiRequest): Promise<ApiResponse> {
-  const r = await remote.exec('curl -K -', { stdin: curlConfig(req) });
+  // curl's own max-time bounds the request; this bounds a host that stopped answering.
+  const r = await remote.exec('curl -K -', { stdin: curlConfig(req), timeoutMs: ((req.timeoutS ?? 10) + 10) * 1000 });
   if (r.code !== 0) {
     const why = (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ');
     return { ok: false, error: `${req.method ?? 'GET'} ${baseUrlOf(req)}${req.path}: ${why || `curl exit ${r.code}`}` };
