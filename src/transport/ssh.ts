@@ -68,6 +68,8 @@ export class SshTransport implements Transport {
   readonly #inflight = new Set<InFlight>();
   #connecting: Promise<void> | null = null;
   #client: Client | null = null;
+  /** Our TCP socket under the client: close() destroys it itself (see there). */
+  #sock: Socket | null = null;
   #lastError: Error | null = null;
   /** Set once the connection is gone (dropped or closed by us); every later exec fails with it. */
   #gone: TransportError | null = null;
@@ -150,6 +152,7 @@ export class SshTransport implements Transport {
     if (!ssh.connection || this.#gone) throw new TransportError('unreachable', this.host, `connection to ${c.address}:${c.port} closed right after login`);
     if (ssh.connection !== watched) this.#watch(ssh.connection, true);
     this.#client = ssh.connection;
+    this.#sock = sock;
   }
 
   #watch(client: Client, alreadyReady = false): void {
@@ -362,11 +365,15 @@ export class SshTransport implements Transport {
     this.#closing = true;
     if (!client || this.#gone) {
       this.#gone ??= new TransportError('closed', this.host, 'connection closed');
+      this.#sock?.destroy();
       return;
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        client.destroy();
+        // Not client.destroy(): after end() the socket is no longer writable and ssh2's destroy
+        // does nothing, so a peer that stopped answering (partitioned) kept the socket, and the
+        // process alive, until TCP gave up minutes later (seen on the lab).
+        this.#sock?.destroy();
         resolve();
       }, 2_000);
       client.once('close', () => {

@@ -4,7 +4,7 @@
  * unreachable hosts and dropped connections.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -165,6 +165,25 @@ describe.skipIf(skip !== null)(`ssh transport against a loopback sshd${skip ? ` 
       const big = `x=0\n${'x=$((x+1))\n'.repeat(12_000)}echo $x`;
       expect(Buffer.byteLength(big)).toBeGreaterThan(128 * 1024);
       expect((await t.exec(big)).stdout).toBe('12000\n');
+    });
+  });
+
+  describe('close', () => {
+    // Packets to and from the server dropped (a partitioned host): the kernel never acks our
+    // FIN, so only destroying the socket frees it; a kept socket kept the CLI alive for minutes.
+    const canDrop = process.getuid?.() === 0 && spawnSync('iptables', ['-w', '5', '-S', 'OUTPUT'], { stdio: 'ignore' }).status === 0;
+    it.skipIf(!canDrop && process.env.CI !== 'true')(`lets go of the socket of a peer that stopped answering${canDrop ? '' : ' (skipped: needs root and iptables)'}`, async () => {
+      const t = track(new SshTransport(sshd.host('silent', { user: sshd.user })));
+      expect((await t.exec('true')).code).toBe(0);
+      const rule = ['OUTPUT', '-o', 'lo', '-p', 'tcp', '--dport', String(sshd.port), '-j', 'DROP', '-m', 'comment', '--comment', 'rigger-test-silent-peer'];
+      execFileSync('iptables', ['-w', '5', '-I', ...rule]);
+      try {
+        await t.close();
+        const held = () => execFileSync('ss', ['-tnpH', 'dport', '=', `:${sshd.port}`], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${process.pid},`));
+        expect(held()).toEqual([]);
+      } finally {
+        execFileSync('iptables', ['-w', '5', '-D', ...rule]);
+      }
     });
   });
 
