@@ -1,0 +1,112 @@
+/**
+ * The database side of a rollout as plays: pre-checks on every member (all at once, any
+ * failure stops the run before anything changes), then the members one at a time in the
+ * order live state gives (async replicas, the sync standby, the leader last), a gate after
+ * each: the whole cluster healthy again before the next member is touched.
+ */
+import type { RoleContext } from '../../src/engine/role.ts';
+import { TaskError, type RunTask } from '../../src/engine/types.ts';
+import { definePlay, type GateContext, type HookContext, type HostView, type Play } from '../../src/playbook/types.ts';
+import patroni from '../../roles/patroni/index.ts';
+import { clusterState } from '../../roles/patroni/live.ts';
+import { dataDirOf } from '../../roles/patroni/render.ts';
+import { layoutFor, varsOf, varsOnly } from './context.ts';
+import { clusterHealth, requireHealthy, rolloutOrder } from './members.ts';
+import { planUpgrade, requireRoom, stackPackages } from './packages.ts';
+import { oldestTransactionSeconds } from './pg.ts';
+import { loweredStandbyLimits, restartNeeded, rollMember } from './rollout.ts';
+import { describeWork, rememberWork, rollStep, type MemberWork } from './work.ts';
+import { rolloutSteps, type RolloutPlays, type RolloutVars } from './vars.ts';
+
+type Ctx = RoleContext<RolloutVars>;
+
+const LEADER_FIRST = 'rollout:db:leader-first';
+const ETCD_PACKAGES = new Set(['etcd-server', 'etcd-client']);
+
+/** Once per run, shared by every host that asks: the first caller computes it. */
+function once<T>(shared: Map<string, unknown>, key: string, fn: () => Promise<T>): Promise<T> {
+  let p = shared.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = fn();
+    p.catch(() => undefined);
+    shared.set(key, p);
+  }
+  return p;
+}
+
+/** The database play's share of `packages`: its own stack, or the list without what the etcd play owns. */
+function dbPackages(r: RolloutVars): RolloutVars {
+  return Array.isArray(r.packages) ? { ...r, packages: r.packages.filter((p) => !ETCD_PACKAGES.has(p)) } : r;
+}
+
+const precheck: RunTask = {
+  kind: 'run',
+  name: 'rollout: pre-checks (cluster healthy, replication, transactions, disk, what would change)',
+  inCheckMode: 'run',
+  async run(c) {
+    const ctx = c as Ctx;
+    const r = ctx.vars;
+    const layout = layoutFor(ctx.host, ctx.inventory);
+    const v = layout.patroni;
+    const names = layout.members.map((h) => h.name);
+    const health = await once(ctx.shared, 'rollout:db:health', () => clusterHealth(ctx, ctx.host.name, names, v, r.maxLagBytes));
+    requireHealthy(health, 'refusing to start: the cluster is not healthy');
+
+    const tx = await oldestTransactionSeconds(ctx, v.postgresql.port);
+    if (tx.seconds > r.maxTransactionSeconds)
+      throw new TaskError(`refusing to start: a transaction has been open for ${tx.seconds} s on ${ctx.host.name} (${tx.who}; bound ${r.maxTransactionSeconds} s)`);
+
+    const rv = dbPackages(r);
+    const plan = await planUpgrade(ctx, rv, stackPackages(v.postgresVersion));
+    await requireRoom(ctx, plan, ['/var/cache/apt/archives', '/usr', '/var/lib'], r.minFreeDiskMiB);
+    const restart = await restartNeeded(ctx, v, dataDirOf(v));
+    const work: MemberWork = { upgrades: plan.upgrades, aptArgs: plan.args, restartReasons: restart.reasons };
+    rememberWork(ctx, 'database', work);
+    if (health.leader.name === ctx.host.name) {
+      const lowered = await loweredStandbyLimits(ctx, v.postgresql.port);
+      if (lowered.length) {
+        ctx.shared.set(LEADER_FIRST, lowered);
+        ctx.log(`lowered ${lowered.join(', ')}: the leader restarts first, in place (a standby may not run below its primary)`);
+      }
+    }
+    return { changed: false, message: `${describeWork(work)} [${health.cluster.members.map((m) => `${m.name} ${m.role}`).join(', ')}]` };
+  },
+};
+
+const roll = rollStep('rollout: this member (drain, checkpoint, upgrade, restart, back in the pool)', 'database', async (ctx, work) => {
+  const layout = layoutFor(ctx.host, ctx.inventory);
+  return (await rollMember(ctx, layout, work, ctx.vars, dataDirOf(layout.patroni), ctx.shared.has(LEADER_FIRST))).summary;
+});
+
+/** Live order: async replicas, the sync standby, the leader (first when a lowered limit needs it). */
+async function order(hosts: HostView[], ctx: HookContext): Promise<HostView[]> {
+  const first = hosts[0];
+  if (!first) return hosts;
+  const v = varsOf(patroni, first.host, ctx.inventory);
+  const cs = await clusterState(first, { port: v.restapi.port });
+  const ranked = rolloutOrder(cs.members, ctx.shared.has(LEADER_FIRST)).map((m) => m.name);
+  const pos = (h: HostView) => (ranked.indexOf(h.host.name) + ranked.length + 1) % (ranked.length + 1);
+  const out = [...hosts].sort((a, b) => pos(a) - pos(b));
+  ctx.log(`order: ${out.map((h) => h.host.name).join(', ')} (from live roles: ${cs.members.map((m) => `${m.name} ${m.role}`).join(', ')})`);
+  return out;
+}
+
+/** After each member: the whole cluster healthy (every member answers, streams, within the bound). */
+async function gate(g: GateContext): Promise<void> {
+  const at = g.batch[0] ?? g.all[0];
+  if (!at) return;
+  const v = varsOf(patroni, at.host, g.inventory);
+  const r = varsOf(rolloutSteps('gate', () => []), at.host, g.inventory);
+  const names = layoutFor(at.host, g.inventory).members.map((h) => h.name);
+  const via = g.all.find((h) => names.includes(h.host.name))?.host.name ?? at.host.name;
+  const health = await clusterHealth(g, via, names, v, r.maxLagBytes);
+  requireHealthy(health, `the cluster is not healthy after ${g.batch.map((h) => h.host.name).join(', ')}: rollout stopped (the cluster keeps serving; fix the cause and run again)`);
+}
+
+/** The two database plays of a rollout, on the group `hosts` (Patroni's members). */
+export function databasePlays(hosts = 'postgres'): RolloutPlays {
+  return {
+    checks: definePlay({ name: 'pre-checks: database', hosts, roles: [varsOnly(patroni), rolloutSteps('database pre-checks', () => [precheck])], anyErrorsFatal: true }),
+    roll: definePlay({ name: 'database: one member at a time, leader last', hosts, roles: [varsOnly(patroni), rolloutSteps('roll database members', () => [roll])], serial: 1, order, gate }),
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * What one host has to do in a rollout, as the pre-checks found it, and the roll step that
+ * does it in the host's turn: nothing when there is nothing, "would ..." under --check.
+ */
+import type { RoleContext } from '../../src/engine/role.ts';
+import { TaskError, type RunTask } from '../../src/engine/types.ts';
+import { shQuote } from '../../src/transport/types.ts';
+import { describeUpgrades, type Upgrade } from './packages.ts';
+import type { RolloutVars } from './vars.ts';
+
+type Ctx = RoleContext<RolloutVars>;
+
+export interface MemberWork {
+  upgrades: Upgrade[];
+  /** apt-get arguments of the upgrade (null: nothing to install). */
+  aptArgs: string | null;
+  /** Why PostgreSQL or Patroni must restart even without an upgrade. */
+  restartReasons: string[];
+}
+
+export const hasWork = (w: MemberWork) => w.upgrades.length > 0 || w.restartReasons.length > 0;
+
+export function describeWork(w: MemberWork): string {
+  const parts: string[] = [];
+  if (w.upgrades.length) parts.push(`upgrade ${describeUpgrades(w.upgrades)}`);
+  if (w.restartReasons.length) parts.push(`restart (${w.restartReasons.join('; ')})`);
+  return parts.join(', then ') || 'nothing to do';
+}
+
+/**
+ * A process runs code that was replaced on disk: its executable or a mapped library under
+ * /usr or /lib is gone (what needrestart looks at). Prints `stale` or `current`.
+ */
+export function staleProcessScript(pidExpr: string, since?: { dpkgList: string }): string {
+  const lines = [
+    `p=${pidExpr}`,
+    'if [ -z "$p" ] || [ "$p" = 0 ] || [ ! -d "/proc/$p" ]; then echo none; exit 0; fi',
+    `if readlink "/proc/$p/exe" | grep -q ' (deleted)$' || grep -Eq ' /(usr/)?lib[^ ]* \\(deleted\\)$' "/proc/$p/maps"; then echo stale; exit 0; fi`,
+  ];
+  // Python code is not mapped: compare the package's file list with the process's start.
+  if (since)
+    lines.push(
+      `f=$(stat -c %Y ${shQuote(since.dpkgList)} 2>/dev/null || echo 0); age=$(ps -o etimes= -p "$p" | tr -d ' '); now=$(date +%s)`,
+      'if [ -n "$age" ] && [ $((now - age)) -lt "$f" ]; then echo stale; exit 0; fi',
+    );
+  lines.push('echo current');
+  return lines.join('\n');
+}
+
+const workKey = (group: string, host: string) => `rollout:${group}:work:${host}`;
+
+/** Keeps the pre-checks' finding for the host's turn (`group`: which rollout it belongs to). */
+export function rememberWork(ctx: Ctx, group: string, work: MemberWork): void {
+  ctx.shared.set(workKey(group, ctx.host.name), work);
+}
+
+/** The roll step of one group's rollout: `roll` runs only when the host has work, never under --check. */
+export function rollStep(name: string, group: string, roll: (ctx: Ctx, work: MemberWork) => Promise<string>): RunTask {
+  return {
+    kind: 'run',
+    name,
+    inCheckMode: 'run',
+    async run(c) {
+      const ctx = c as Ctx;
+      const work = ctx.shared.get(workKey(group, ctx.host.name)) as MemberWork | undefined;
+      if (!work) throw new TaskError(`rollout: the ${group} pre-checks did not run on this host`);
+      if (!hasWork(work)) return { changed: false, message: 'nothing to upgrade or restart' };
+      if (ctx.check) return { changed: true, summary: `would ${describeWork(work)}` };
+      return { changed: true, summary: await roll(ctx, work) };
+    },
+  };
+}

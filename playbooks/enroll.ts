@@ -1,0 +1,34 @@
+/**
+ * enroll: hosts newly added to the inventory join the running cluster, and only what must
+ * follow changes elsewhere — without restarting anything else.
+ *
+ *   npx rigger run playbooks/enroll.ts -i inventories/prod -l pg4
+ *
+ * The limit names the new hosts: they get the base roles, PostgreSQL, Patroni (which clones
+ * from the leader) and pgBackRest. The plays marked beyondLimit also converge the existing
+ * hosts, where the roles change only what the new member needs: etcd membership (member add
+ * from a running member when the new host is in the etcd group; the others' bootstrap-only
+ * settings are rewritten without a restart), pg_hba and the etcd host list in every
+ * patroni.yml (Patroni reloads), the repository host's pgBackRest config and SSH trust, and
+ * the HAProxy backends on every balancer (reloaded, never restarted).
+ */
+import { definePlay, definePlaybook, sequence } from '../src/playbook/types.ts';
+import chrony from '../roles/chrony/index.ts';
+import etcd from '../roles/etcd/index.ts';
+import haproxy from '../roles/haproxy/index.ts';
+import patroni from '../roles/patroni/index.ts';
+import pgbackrest from '../roles/pgbackrest/index.ts';
+import postgres from '../roles/postgres/index.ts';
+import softdog from '../roles/softdog/index.ts';
+
+export default definePlaybook(
+  'enroll',
+  sequence(
+    definePlay({ name: 'clock', hosts: 'all:!balancers', roles: [chrony] }),
+    definePlay({ name: 'etcd', hosts: 'etcd', beyondLimit: 'all', roles: [etcd], anyErrorsFatal: true }),
+    definePlay({ name: 'postgres', hosts: 'postgres', roles: [postgres, softdog] }),
+    definePlay({ name: 'patroni', hosts: 'postgres', beyondLimit: 'all', roles: [patroni], anyErrorsFatal: true }),
+    definePlay({ name: 'backup', hosts: 'postgres:backup', beyondLimit: 'backup', roles: [pgbackrest] }),
+    definePlay({ name: 'balancers', hosts: 'balancers', beyondLimit: 'all', roles: [haproxy] }),
+  ),
+);
