@@ -14,6 +14,7 @@ Options (run):
   -l, --limit PATTERN         only these hosts (group pattern: a:b union, a:&b and, a:!b not)
   -C, --check                 change nothing; report what would change
   -D, --diff                  show file diffs for changes (secrets masked)
+  -e, --extra-vars KEY=VALUE  a var over the inventory's, for every host (repeatable; -e rollout.candidate=pg3)
   -t, --tags a,b              only tasks with these tags (a role's name is one of its tags)
       --skip-tags a,b         skip tasks with these tags
   -f, --forks N               remote commands in flight at once (default 25)
@@ -41,6 +42,8 @@ export interface CommonOptions {
 export interface RunArgs extends CommonOptions {
   command: 'run';
   playbook: string;
+  /** -e KEY=VALUE, in order (later ones win). */
+  extraVars: string[];
   check: boolean;
   diff: boolean;
   tags: string[];
@@ -76,6 +79,7 @@ export function parseCli(argv: string[]): CliArgs {
         inventory: { type: 'string', short: 'i' },
         limit: { type: 'string', short: 'l' },
         check: { type: 'boolean', short: 'C', default: false },
+        'extra-vars': { type: 'string', short: 'e', multiple: true },
         diff: { type: 'boolean', short: 'D', default: false },
         tags: { type: 'string', short: 't' },
         'skip-tags': { type: 'string' },
@@ -117,6 +121,7 @@ export function parseCli(argv: string[]): CliArgs {
     command,
     ...common,
     playbook,
+    extraVars: v['extra-vars'] ?? [],
     check: v.check,
     diff: v.diff,
     tags: list(v.tags),

@@ -6,6 +6,7 @@
 import { loadInventory } from '../inventory/load.ts';
 import { renderInventory } from '../inventory/show.ts';
 import { selectHosts } from '../inventory/pattern.ts';
+import { applyExtraVars } from '../inventory/extra-vars.ts';
 import { openTransport } from '../transport/open.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import { loadPlaybook } from '../playbook/load.ts';
@@ -53,6 +54,7 @@ function inventoryOptions(args: CommonOptions) {
 }
 
 async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>): Promise<number> {
+  applyExtraVars(inv, args.extraVars);
   const pb = await loadPlaybook(args.playbook);
   const planned = planPlaybook(pb, inv, args.limit); // validates everything before any connection
   if (args.listHosts || args.listTasks) {
