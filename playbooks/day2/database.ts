@@ -73,10 +73,20 @@ const precheck: RunTask = {
   },
 };
 
-const roll = rollStep('rollout: this member (drain, checkpoint, upgrade, restart, back in the pool)', 'database', async (ctx, work) => {
-  const layout = layoutFor(ctx.host, ctx.inventory);
-  return (await rollMember(ctx, layout, work, ctx.vars, dataDirOf(layout.patroni), ctx.shared.has(LEADER_FIRST))).summary;
-});
+const roll = rollStep(
+  'rollout: this member (drain, checkpoint, upgrade, restart, back in the pool)',
+  'database',
+  async (ctx, work) => {
+    const layout = layoutFor(ctx.host, ctx.inventory);
+    return (await rollMember(ctx, layout, work, ctx.vars, dataDirOf(layout.patroni), ctx.shared.has(LEADER_FIRST))).summary;
+  },
+  // After the leader lowered a standby limit every standby restarts to follow it, whether or
+  // not Patroni flagged it yet (it holds standbys at the leader's value until then).
+  (ctx, work) => {
+    const lowered = ctx.shared.get(LEADER_FIRST) as string[] | undefined;
+    return lowered ? { ...work, forceRestart: true, restartReasons: [...work.restartReasons, `the leader lowers ${lowered.join(', ')}`] } : work;
+  },
+);
 
 /** Live order: async replicas, the sync standby, the leader (first when a lowered limit needs it). */
 async function order(hosts: HostView[], ctx: HookContext): Promise<HostView[]> {

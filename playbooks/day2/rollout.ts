@@ -186,7 +186,8 @@ export async function rollMember(ctx: Ctx, layout: ClusterLayout, work: MemberWo
         await applyUpgrade(ctx, work.aptArgs);
         done.push(`upgraded ${describeUpgrades(work.upgrades)}`);
       }
-      const need = await restartNeeded(ctx, v, dataDir);
+      const live = await restartNeeded(ctx, v, dataDir);
+      const need = live.kind === null && work.forceRestart ? { kind: 'postgres' as const, reasons: work.restartReasons } : live;
       if (need.kind) {
         await restartHere(ctx, layout, self!, need.kind);
         done.push(`restarted ${need.kind === 'patroni' ? 'Patroni and PostgreSQL' : 'PostgreSQL'} (${need.reasons.join('; ')})`);

@@ -16,6 +16,8 @@ export interface MemberWork {
   aptArgs: string | null;
   /** Why PostgreSQL or Patroni must restart even without an upgrade. */
   restartReasons: string[];
+  /** Restart even when the live check in the host's turn finds nothing (a standby following its leader's lowered limits). */
+  forceRestart?: boolean;
 }
 
 export const hasWork = (w: MemberWork) => w.upgrades.length > 0 || w.restartReasons.length > 0;
@@ -55,15 +57,17 @@ export function rememberWork(ctx: Ctx, group: string, work: MemberWork): void {
 }
 
 /** The roll step of one group's rollout: `roll` runs only when the host has work, never under --check. */
-export function rollStep(name: string, group: string, roll: (ctx: Ctx, work: MemberWork) => Promise<string>): RunTask {
+export function rollStep(name: string, group: string, roll: (ctx: Ctx, work: MemberWork) => Promise<string>, amend?: (ctx: Ctx, work: MemberWork) => MemberWork): RunTask {
   return {
     kind: 'run',
     name,
     inCheckMode: 'run',
     async run(c) {
       const ctx = c as Ctx;
-      const work = ctx.shared.get(workKey(group, ctx.host.name)) as MemberWork | undefined;
-      if (!work) throw new TaskError(`rollout: the ${group} pre-checks did not run on this host`);
+      const found = ctx.shared.get(workKey(group, ctx.host.name)) as MemberWork | undefined;
+      if (!found) throw new TaskError(`rollout: the ${group} pre-checks did not run on this host`);
+      // What the other hosts' pre-checks found may add to this one's (amend).
+      const work = amend ? amend(ctx, found) : found;
       if (!hasWork(work)) return { changed: false, message: 'nothing to upgrade or restart' };
       if (ctx.check) return { changed: true, summary: `would ${describeWork(work)}` };
       return { changed: true, summary: await roll(ctx, work) };
