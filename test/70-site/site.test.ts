@@ -5,107 +5,28 @@
  * real, and a failover drill (the leader host killed, a new leader, writes through the VIP
  * again, the old leader back as a replica). Prints the deploy, no-op and failover times.
  */
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCluster, type ClusterState, type Member } from '../../roles/patroni/live.ts';
 import { instanceName, resolveInstance } from '../../src/lab/instance.ts';
 import { down as labDown, up as labUp } from '../../src/lab/lab.ts';
 import { ensureLab, labSkipReason, type LabHandle } from '../support/lab.ts';
+import { eventually, failures, rigger as runRigger, secs, type Run } from '../support/rigger-cli.ts';
 
 const skip = labSkipReason();
-const ROOT = resolve(import.meta.dirname, '../..');
 const DB = ['pg1', 'pg2', 'pg3'];
 const BALANCERS = ['lb1', 'lb2'];
 const ALL = [...DB, ...BALANCERS, 'backup1'];
 const DATA = '/var/lib/postgresql/15/main';
-
-interface HostRecap {
-  ok: number;
-  changed: number;
-  failed: number;
-  skipped: number;
-  unreachable: boolean;
-  warnings: string[];
-}
-interface Recap {
-  ok: boolean;
-  durationMs: number;
-  hosts: Record<string, HostRecap>;
-  aborted?: string;
-}
-interface TaskEvent {
-  type: 'task';
-  host: string;
-  task: string;
-  role?: string;
-  handler: boolean;
-  result: { status: string; summary?: string; diff?: string; error?: string };
-}
-interface Run {
-  code: number;
-  recap: Recap;
-  events: TaskEvent[];
-  stderr: string;
-  wallMs: number;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-/** Retries until `ok` holds; fails with the last value seen. */
-async function eventually<T>(what: string, attempt: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let error = '';
-  for (;;) {
-    try {
-      last = await attempt();
-      if (ok(last)) return last;
-    } catch (e) {
-      error = e instanceof Error ? e.message : String(e);
-    }
-    if (Date.now() > end) throw new Error(`${what}: after ${timeoutMs / 1000} s still ${last === undefined ? error : JSON.stringify(last)}`);
-    await sleep(1000);
-  }
-}
 
 describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let lab: LabHandle;
   let tmp: string;
   const timings: string[] = [];
 
-  async function rigger(playbook: string, extra: string[] = [], inventory = lab.inventoryDir): Promise<Run> {
-    const eventsFile = join(tmp, `events-${Date.now()}.jsonl`);
-    const args = ['bin/rigger.js', 'run', playbook, '-i', inventory, '--json', '--events', eventsFile, ...extra];
-    const t0 = Date.now();
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile('node', args, { cwd: ROOT, maxBuffer: 64 << 20, timeout: 1_500_000 }, (err, stdout, stderr) =>
-        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-    const wallMs = Date.now() - t0;
-    let recap: Recap;
-    try {
-      recap = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Recap;
-    } catch {
-      throw new Error(`rigger ${args.slice(2).join(' ')} printed no JSON recap (exit ${r.code}):\n${r.stderr.slice(-4000)}`);
-    }
-    const events = readFileSync(eventsFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { type: string })
-      .filter((e): e is TaskEvent => e.type === 'task');
-    return { code: r.code, recap, events, stderr: r.stderr, wallMs };
-  }
-
-  const failures = (run: Run) =>
-    run.events
-      .filter((e) => e.result.status === 'failed')
-      .map((e) => `${e.host}: ${e.task}: ${e.result.error}`)
-      .join('\n') || run.stderr.slice(-3000);
+  const rigger = (playbook: string, extra: string[] = [], inventory = lab.inventoryDir): Promise<Run> => runRigger(playbook, inventory, tmp, extra);
 
   async function sh(host: string, cmd: string, input?: string): Promise<string> {
     const r = await lab.ssh(host, cmd, { timeoutMs: 60_000, ...(input !== undefined ? { input } : {}) });

@@ -1,0 +1,387 @@
+/**
+ * Day 2 on the lab, through the CLI: a rolling minor upgrade of PostgreSQL under write and
+ * read load (no acknowledged write lost, no failed read, the leader last, the longest write
+ * gap measured), a second run that changes nothing, a planned switchover, a failover drill,
+ * a partitioned replica stopping a rollout at its gate while the cluster keeps serving, and a
+ * new member enrolled without restarting anything else. Prints the figures.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { curlConfigString, parseCluster, type ClusterState } from '../../roles/patroni/live.ts';
+import { adminFromBits, mergeStates, parseServersState, routedTo, type AdminState } from '../../roles/haproxy/runtime.ts';
+import { ensureLab, labSkipReason, type LabHandle } from '../support/lab.ts';
+import { publishNewer, unpublish } from '../support/newer-package.ts';
+import { eventually, failures, readEvents, rigger, secs, sleep, type Run } from '../support/rigger-cli.ts';
+import { startLoad, type LoadReport } from '../support/write-load.ts';
+
+const skip = labSkipReason();
+const DB = ['pg1', 'pg2', 'pg3'];
+const BALANCERS = ['lb1', 'lb2'];
+const DATA = '/var/lib/postgresql/15/main';
+const ROLL_TASK = 'rollout: this member (drain, checkpoint, upgrade, restart, back in the pool)';
+
+describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let lab: LabHandle;
+  let tmp: string;
+  const figures: string[] = [];
+  const run = (playbook: string, extra: string[] = [], onStart?: (events: string) => void): Promise<Run> => rigger(playbook, lab.inventoryDir, tmp, extra, onStart);
+
+  /** Through nsenter: works on a partitioned host too. */
+  async function inside(host: string, cmd: string): Promise<string> {
+    const r = await lab.exec(host, cmd);
+    if (r.code !== 0) throw new Error(`${host}: ${cmd}: exit ${r.code}: ${r.stderr || r.stdout}`);
+    return r.stdout.trim();
+  }
+
+  async function cluster(host: string): Promise<ClusterState> {
+    return parseCluster(JSON.parse(await inside(host, 'curl -sS --max-time 5 http://127.0.0.1:8008/cluster')));
+  }
+
+  const healthy = (c: ClusterState, names = DB) =>
+    c.members.length === names.length &&
+    c.members.every((m) => (m.state === 'running' || m.state === 'streaming') && m.timeline !== null && m.timeline === c.members[0]!.timeline) &&
+    c.members.filter((m) => m.role !== 'leader').every((m) => m.lagBytes === 0) &&
+    c.members.filter((m) => m.role === 'leader').length === 1 &&
+    c.members.some((m) => m.role === 'sync_standby');
+
+  const leaderOf = (c: ClusterState) => c.members.find((m) => m.role === 'leader')!.name;
+
+  /** postmaster PID and start time (postmaster.pid lines 1 and 3) per member. */
+  async function postmasters(hosts = DB): Promise<Record<string, { pid: number; start: number }>> {
+    const out: Record<string, { pid: number; start: number }> = {};
+    for (const h of hosts) {
+      const [pid = '0', , start = '0'] = (await inside(h, `head -n 3 ${DATA}/postmaster.pid`)).split('\n');
+      out[h] = { pid: Number(pid), start: Number(start) };
+    }
+    return out;
+  }
+
+  /** Main PIDs of the units that must not restart, plus the postmasters. */
+  async function processes(db = DB): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    const units: Record<string, string[]> = Object.fromEntries([...db.map((h) => [h, ['etcd', 'rigger-patroni']]), ...BALANCERS.map((h) => [h, ['haproxy', 'keepalived']])]);
+    for (const [host, list] of Object.entries(units)) for (const u of list) out[`${host} ${u}`] = await inside(host, `systemctl show -p MainPID --value ${u}`);
+    for (const [h, p] of Object.entries(await postmasters(db))) out[`${h} postmaster`] = String(p.pid);
+    return out;
+  }
+
+  const password = () => readFileSync(join(lab.secretsDir, 'pg-superuser'), 'utf8').trim();
+
+  /** One write through the VIP, from backup1's psql; resolves with the server that took it. */
+  async function writeViaVip(): Promise<string> {
+    const r = await lab.ssh(
+      'backup1',
+      `IFS= read -r PGPASSWORD; export PGPASSWORD PGCONNECT_TIMEOUT=3; psql -X -q -A -t -h ${lab.vip} -p 5000 -U postgres -d postgres -v ON_ERROR_STOP=1 -c "select host(inet_server_addr()), txid_current()"`,
+      { timeoutMs: 15_000, input: `${password()}\n` },
+    );
+    if (r.code !== 0) throw new Error(r.stderr || r.stdout);
+    return r.stdout.trim().split('|')[0]!;
+  }
+
+  async function readPool(lb: string): Promise<string[]> {
+    const states = await inside(lb, `echo 'show stat' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock; echo @@; echo 'show servers state' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock`);
+    const [stat = '', state = ''] = states.split('@@\n');
+    return routedTo(mergeStates(stat, state), 'postgres_replicas').sort();
+  }
+
+  /** A server's admin state in one backend of a balancer's HAProxy. */
+  async function adminState(lb: string, backend: string, server: string): Promise<AdminState> {
+    const bits = parseServersState(await inside(lb, `echo 'show servers state ${backend}' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock`)).get(`${backend}/${server}`);
+    if (bits === undefined) throw new Error(`${lb}: no ${backend}/${server}`);
+    return adminFromBits(bits);
+  }
+
+  async function installedVersion(host: string): Promise<string> {
+    return inside(host, "dpkg-query -W -f '${Version}' postgresql-15");
+  }
+
+  beforeAll(async () => {
+    lab = await ensureLab();
+    tmp = mkdtempSync(join(tmpdir(), 'rigger-day2-'));
+    // On its own (not after the site tests), this file deploys the stack first; a pg4 left by
+    // an earlier run of it leaves etcd and the lab, and the others converge without it.
+    let converge = (await lab.exec('pg1', 'test -e /etc/patroni/patroni.yml')).code !== 0;
+    if (lab.hosts['pg4']) {
+      const line = (await inside('pg1', 'ETCDCTL_API=3 etcdctl member list')).split('\n').find((l) => l.includes(', pg4, '));
+      if (line) await inside('pg1', `ETCDCTL_API=3 etcdctl member remove ${line.split(',')[0]}`);
+      await lab.remove('pg4');
+      converge = true;
+    }
+    if (converge) {
+      const site = await run('playbooks/site.ts');
+      if (!site.recap.ok) throw new Error(`site.ts failed: ${failures(site)}`);
+    }
+    await eventually('a healthy cluster', () => cluster('pg1'), (c) => healthy(c), 180_000);
+    // The client for writes through the VIP (backup1 has postgresql-common's psql wrapper only).
+    await inside('backup1', 'dpkg -s postgresql-client-15 >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-client-15 >/dev/null');
+  }, 1_800_000);
+
+  afterAll(async () => {
+    if (figures.length) process.stdout.write(`\nday 2 on the lab:\n${figures.map((t) => `  ${t}`).join('\n')}\n`);
+    if (lab) await unpublish(lab, DB).catch(() => undefined);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('upgrade.ts under write and read load: PostgreSQL upgraded everywhere, leader last, no acknowledged write lost, no failed read', async () => {
+    const offer = await publishNewer(lab, DB, 'postgresql-15');
+    const before = await postmasters();
+    const oldLeader = leaderOf(await cluster('pg1'));
+    const load = startLoad({ host: lab.vip, user: 'postgres', password: password(), table: 'rigger_load_upgrade' });
+    let report: LoadReport;
+    let upgrade: Run;
+    try {
+      await load.waitForAcks(50, 60_000);
+      upgrade = await run('playbooks/upgrade.ts');
+      await sleep(2000); // a little load after the rollout too
+    } finally {
+      report = await load.stop({ dropTable: true });
+    }
+    expect(upgrade.recap.ok, failures(upgrade)).toBe(true);
+    expect(upgrade.code).toBe(0);
+
+    for (const h of DB) expect(await installedVersion(h), h).toBe(offer.to);
+    // Every member restarted; the old leader's PostgreSQL (demoted at the switchover) last.
+    const after = await postmasters();
+    for (const h of DB) expect(after[h]!.pid, `${h} restarted`).not.toBe(before[h]!.pid);
+    const others = DB.filter((h) => h !== oldLeader);
+    for (const h of others) expect(after[oldLeader]!.start, `${oldLeader} (old leader) after ${h}`).toBeGreaterThanOrEqual(after[h]!.start);
+    const rolled = upgrade.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);
+    expect(rolled).toHaveLength(3);
+    expect(rolled[2]).toBe(oldLeader);
+    expect(upgrade.events.find((e) => e.host === oldLeader && e.task === ROLL_TASK)?.result.summary).toMatch(/^switched over to pg\d/);
+
+    expect(report.acknowledged).toBeGreaterThan(100);
+    expect(report.missing, `lost writes: ${report.missing.slice(0, 20).join(', ')}`).toEqual([]);
+    expect(report.reads.failed, report.reads.failures.map((f) => f.message).join('\n')).toBe(0);
+    expect(report.reads.ok).toBeGreaterThan(50);
+    expect(report.servers.length, 'writes landed on the old and the new leader').toBe(2);
+    const c = await eventually('a healthy cluster after the upgrade', () => cluster('pg1'), (x) => healthy(x), 120_000);
+    expect(leaderOf(c)).not.toBe(oldLeader);
+    figures.push(
+      `upgrade.ts (${offer.from} -> ${offer.to}) under load: ${secs(upgrade.wallMs)} wall (engine ${secs(upgrade.recap.durationMs)}); ` +
+        `${report.acknowledged} writes acknowledged, 0 lost; longest write gap ${report.longestWriteGapMs.toFixed(0)} ms; ` +
+        `${report.reads.ok} reads on 5001, ${report.reads.failed} failed; leader ${oldLeader} -> ${leaderOf(c)}`,
+    );
+  }, 900_000);
+
+  it('a second upgrade.ts run changes nothing and restarts nothing', async () => {
+    const before = await processes();
+    const again = await run('playbooks/upgrade.ts');
+    expect(again.recap.ok, failures(again)).toBe(true);
+    expect(again.events.filter((e) => e.result.status === 'changed').map((e) => `${e.host}: ${e.task}: ${e.result.summary}`)).toEqual([]);
+    for (const h of DB) expect(again.recap.hosts[h]?.changed, h).toBe(0);
+    expect(await processes()).toEqual(before);
+    figures.push(`upgrade.ts with nothing to do: ${secs(again.wallMs)} wall (engine ${secs(again.recap.durationMs)}, package lists refreshed)`);
+  }, 600_000);
+
+  it('a lowered max_connections: upgrade.ts restarts the leader first, in place, then the standbys follow', async () => {
+    const c0 = await cluster('pg1');
+    const leader = leaderOf(c0);
+    const apiPassword = readFileSync(join(lab.secretsDir, 'patroni-api'), 'utf8').trim();
+    // As a DBA would (patronictl edit-config): the DCS setting lowered, no restart yet.
+    const patch = await lab.ssh(leader, 'curl -sS -K -', {
+      input: [
+        'url = "http://127.0.0.1:8008/config"',
+        'request = "PATCH"',
+        `user = ${curlConfigString(`patroni:${apiPassword}`)}`,
+        'header = "Content-Type: application/json"',
+        `data = ${curlConfigString(JSON.stringify({ postgresql: { parameters: { max_connections: 150 } } }))}`,
+        'write-out = "%{http_code}"',
+        '',
+      ].join('\n'),
+      timeoutMs: 30_000,
+    });
+    expect(patch.stdout.trim().slice(-3), patch.stdout + patch.stderr).toBe('200');
+    await eventually('the leader to report pending_restart', () => cluster(leader), (c) => c.members.find((m) => m.name === leader)?.pendingRestart === true, 60_000);
+    const before = await postmasters();
+    const r = await run('playbooks/upgrade.ts');
+    expect(r.recap.ok, failures(r)).toBe(true);
+    const rolled = r.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);
+    expect(rolled[0], 'the leader first').toBe(leader);
+    expect([...rolled].sort()).toEqual(DB);
+    const after = await postmasters();
+    for (const h of DB) expect(after[h]!.pid, `${h} restarted`).not.toBe(before[h]!.pid);
+    for (const h of DB.filter((x) => x !== leader)) expect(after[h]!.start, `${h} after the leader`).toBeGreaterThanOrEqual(after[leader]!.start);
+    for (const h of DB) expect(await inside(h, "cd / && runuser -u postgres -- psql -X -A -t -c 'show max_connections'"), h).toBe('150');
+    const c = await eventually('a healthy cluster', () => cluster('pg1'), (x) => healthy(x) && x.members.every((m) => !m.pendingRestart), 120_000);
+    expect(leaderOf(c), 'no switchover: restarted in place').toBe(leader);
+    // The inventory's value back (site.ts raises it again, replicas first).
+    const site = await run('playbooks/site.ts');
+    expect(site.recap.ok, failures(site)).toBe(true);
+    for (const h of DB) expect(await inside(h, "cd / && runuser -u postgres -- psql -X -A -t -c 'show max_connections'"), h).toBe('200');
+    await eventually('a healthy cluster', () => cluster('pg1'), (x) => healthy(x), 120_000);
+    figures.push(`lowered max_connections: upgrade.ts restarted ${rolled.join(', ')} (leader first, in place) in ${secs(r.wallMs)}`);
+  }, 600_000);
+
+  it('upgrade.ts rolls etcd (leader last, quorum kept) and the balancers (VIP holder last) when their binaries were replaced; no write lost', async () => {
+    // As after an upgrade whose services were not restarted: the running processes' binaries
+    // replaced on disk (a copy moved over each; dpkg would restart the services itself).
+    const replace = (bin: string) => `cp -p ${bin} ${bin}.rigger-new && mv ${bin}.rigger-new ${bin}`;
+    for (const h of DB) await inside(h, replace('/usr/bin/etcd'));
+    for (const h of BALANCERS) await inside(h, `${replace('/usr/sbin/haproxy')} && ${replace('/usr/sbin/keepalived')}`);
+    const etcdLeader = async () => {
+      const status = JSON.parse(await inside('pg1', 'ETCDCTL_API=3 etcdctl endpoint status --cluster -w json')) as Array<{ Endpoint: string; Status: { header: { member_id: number }; leader: number } }>;
+      const lead = status.find((x) => x.Status.header.member_id === x.Status.leader)!;
+      return DB.find((h) => lead.Endpoint.includes(`//${lab.hosts[h]}:`))!;
+    };
+    const leaderBefore = await etcdLeader();
+    const vipHolder = async () => {
+      const held = await Promise.all(BALANCERS.map(async (h) => ((await inside(h, `ip -o -4 addr show to ${lab.vip}/32`)) !== '' ? h : null)));
+      return held.filter((h): h is string => h !== null);
+    };
+    const [holderBefore] = await vipHolder();
+    const pids = async (host: string, unit: string) => inside(host, `systemctl show -p MainPID --value ${unit}`);
+    const etcdBefore = Object.fromEntries(await Promise.all(DB.map(async (h) => [h, await pids(h, 'etcd')] as const)));
+    const kaBefore = Object.fromEntries(await Promise.all(BALANCERS.map(async (h) => [h, await pids(h, 'keepalived')] as const)));
+
+    const load = startLoad({ host: lab.vip, user: 'postgres', password: password(), table: 'rigger_load_edges' });
+    let r: Run;
+    let report: LoadReport;
+    try {
+      await load.waitForAcks(50, 60_000);
+      r = await run('playbooks/upgrade.ts');
+      await sleep(2000);
+    } finally {
+      report = await load.stop({ dropTable: true });
+    }
+    expect(r.recap.ok, failures(r)).toBe(true);
+    const order = (task: string) => r.events.filter((e) => e.task.startsWith(task) && e.result.status === 'changed').map((e) => e.host);
+    const etcdOrder = order('rollout: this etcd member');
+    expect([...etcdOrder].sort()).toEqual(DB);
+    expect(etcdOrder[2], 'the etcd leader last').toBe(leaderBefore);
+    expect(r.events.find((e) => e.host === leaderBefore && e.task.startsWith('rollout: this etcd member'))?.result.summary).toMatch(/^leadership moved to pg\d, restarted etcd$/);
+    for (const h of DB) expect(await pids(h, 'etcd'), `${h} etcd restarted`).not.toBe(etcdBefore[h]);
+    const lbOrder = order('rollout: this balancer');
+    expect([...lbOrder].sort()).toEqual(BALANCERS);
+    expect(lbOrder[1], 'the VIP holder last').toBe(holderBefore);
+    expect(r.events.find((e) => e.host === holderBefore && e.task.startsWith('rollout: this balancer'))?.result.summary).toMatch(/^virtual IP handed over, HAProxy reloaded onto the new binary/);
+    for (const h of BALANCERS) {
+      expect(await pids(h, 'keepalived'), `${h} keepalived restarted`).not.toBe(kaBefore[h]);
+      expect(await inside(h, "readlink /proc/$(systemctl show -p MainPID --value haproxy)/exe"), `${h} haproxy on the new binary`).not.toMatch(/deleted/);
+    }
+    expect(await vipHolder()).toHaveLength(1);
+    // Nothing on the database members restarted (no rows for them), and no write lost.
+    expect(order('rollout: this member (drain')).toEqual([]);
+    expect(report.missing, `lost writes: ${report.missing.slice(0, 20).join(', ')}`).toEqual([]);
+    const health = JSON.parse(await inside('pg2', 'ETCDCTL_API=3 etcdctl endpoint health --cluster -w json')) as Array<{ health: boolean }>;
+    expect(health.map((x) => x.health)).toEqual([true, true, true]);
+    figures.push(`upgrade.ts rolling etcd (${etcdOrder.join(', ')}) and balancers (${lbOrder.join(', ')}) under load: ${secs(r.wallMs)}; ${report.acknowledged} writes, 0 lost, longest write gap ${report.longestWriteGapMs.toFixed(0)} ms (the VIP moved)`);
+  }, 600_000);
+
+  it('switchover.ts hands the leader role to the synchronous standby; writes through the VIP land on it', async () => {
+    const c0 = await cluster('pg1');
+    const from = leaderOf(c0);
+    const to = c0.members.find((m) => m.role === 'sync_standby')!.name;
+    const check = await run('playbooks/switchover.ts', ['--check']);
+    expect(check.recap.ok, failures(check)).toBe(true);
+    expect(check.events.filter((e) => e.result.status === 'changed').map((e) => e.result.summary)).toEqual([`would switch over ${from} -> ${to}`]);
+    expect(leaderOf(await cluster('pg1'))).toBe(from);
+    // A candidate named with -e must be the synchronous standby: an async one is refused, nothing moves.
+    const other = c0.members.find((m) => m.role === 'replica')!.name;
+    const refused = await run('playbooks/switchover.ts', ['--check', '-e', `rollout.candidate=${other}`]);
+    expect(refused.code).toBe(2);
+    expect(failures(refused)).toContain(`switchover candidate ${other} is replica; in synchronous mode only the synchronous standby`);
+    expect(leaderOf(await cluster('pg1'))).toBe(from);
+
+    const s = await run('playbooks/switchover.ts');
+    expect(s.recap.ok, failures(s)).toBe(true);
+    expect(leaderOf(await cluster('pg1'))).toBe(to);
+    const c = await eventually('a healthy cluster after the switchover', () => cluster('pg1'), (x) => healthy(x), 120_000);
+    expect(leaderOf(c)).toBe(to);
+    expect(await writeViaVip()).toBe(lab.hosts[to]);
+    figures.push(`switchover.ts ${from} -> ${to}: ${secs(s.wallMs)} wall; ${s.events.find((e) => e.result.status === 'changed')?.result.summary}`);
+  }, 300_000);
+
+  it('failover-drill.ts: the leader is killed, a replica takes over, the old leader rejoins', async () => {
+    const from = leaderOf(await cluster('pg1'));
+    const d = await run('playbooks/failover-drill.ts');
+    expect(d.recap.ok, failures(d)).toBe(true);
+    const c = await eventually('a healthy cluster after the drill', () => cluster('pg1'), (x) => healthy(x), 180_000);
+    expect(leaderOf(c)).not.toBe(from);
+    expect(c.members.find((m) => m.name === from)?.role).not.toBe('leader');
+    expect(lab.hosts[leaderOf(c)]).toBe(await writeViaVip());
+    figures.push(`failover-drill.ts: ${d.events.find((e) => e.result.status === 'changed')?.result.summary}`);
+  }, 600_000);
+
+  it('a replica partitioned mid-rollout stops it at the gate with a clear message; the cluster keeps serving writes', async () => {
+    // Something to roll: binaries replaced on disk under every postmaster.
+    for (const h of DB) await inside(h, 'DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y -q postgresql-15 >/dev/null 2>&1');
+    const c0 = await cluster('pg1');
+    const leader = leaderOf(c0);
+    const sync = c0.members.find((m) => m.role === 'sync_standby')!.name;
+    const firstUp = c0.members.find((m) => m.role === 'replica')!.name;
+    const before = await postmasters();
+    let partitioned = false;
+    let watch: NodeJS.Timeout | undefined;
+    let first = '';
+    try {
+      const r = await run('playbooks/upgrade.ts', [], (events) => {
+        // The async replica goes first; the synchronous standby is cut off while it rolls: once
+        // HAProxy shows it drained (past its own look at the cluster, before the gate).
+        let busy = false;
+        watch = setInterval(() => {
+          if (partitioned || busy || !readEvents(events).some((e) => e.type === 'batch-start' && e['batch'] === 1)) return;
+          busy = true;
+          adminState('lb1', 'postgres_replicas', firstUp)
+            .then((state) => {
+              if (state === 'drain' && !partitioned) {
+                partitioned = true;
+                return lab.fault('partition', sync).then(() => undefined);
+              }
+              return undefined;
+            })
+            .catch(() => undefined)
+            .finally(() => (busy = false));
+        }, 100);
+      });
+      clearInterval(watch);
+      expect(partitioned).toBe(true);
+      expect(r.code, failures(r)).toBe(2);
+      expect(r.recap.aborted).toMatch(new RegExp(`gate after batch 1 failed: .*${sync} does not answer over SSH`));
+      // Only the first replica was touched: not the partitioned one, not the leader.
+      const after = await postmasters();
+      expect(after[leader]!.pid).toBe(before[leader]!.pid);
+      expect(after[sync]!.pid).toBe(before[sync]!.pid);
+      const rolled = r.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);
+      expect(rolled).toEqual([firstUp]);
+      first = rolled[0]!;
+      // Commits wait for the cut-off synchronous standby until Patroni drops it: then writes go on.
+      const t0 = Date.now();
+      const server = await eventually('a write through the VIP with a replica partitioned', writeViaVip, (s) => s === lab.hosts[leader], 180_000);
+      expect(server).toBe(lab.hosts[leader]);
+      figures.push(`gate stop: "${r.recap.aborted}"; writes through the VIP ${secs(Date.now() - t0)} after the rollout stopped`);
+    } finally {
+      clearInterval(watch);
+      if (partitioned) await lab.fault('heal', sync);
+    }
+    const healed = await eventually(`a healthy cluster after healing ${sync}`, () => cluster('pg1'), (x) => healthy(x), 300_000);
+    // Fixed the cause: the same command finishes the rollout.
+    const resume = await run('playbooks/upgrade.ts');
+    expect(resume.recap.ok, failures(resume)).toBe(true);
+    const resumed = resume.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);
+    expect([...resumed].sort()).toEqual(DB.filter((h) => h !== first).sort());
+    expect(resumed[resumed.length - 1], 'the leader last').toBe(leaderOf(healed));
+  }, 1_200_000);
+
+  it('enroll.ts -l pg4: pg4 streams from the leader and serves reads on 5001; nothing else restarted', async () => {
+    await lab.add('pg4', ['postgres', 'etcd']);
+    const before = await processes();
+    const e = await run('playbooks/enroll.ts', ['-l', 'pg4']);
+    expect(e.recap.ok, failures(e)).toBe(true);
+    const all = [...DB, 'pg4'];
+    const c = await eventually('pg4 in a healthy cluster', () => cluster('pg1'), (x) => healthy(x, all), 300_000);
+    const leader = leaderOf(c);
+    const links = await inside(leader, `cd / && runuser -u postgres -- psql -X -A -t -c "select state from pg_stat_replication where application_name = 'pg4'"`);
+    expect(links).toBe('streaming');
+    for (const lb of BALANCERS) await eventually(`${lb} routes reads to pg4`, () => readPool(lb), (p) => p.includes('pg4'), 60_000);
+    const members = JSON.parse(await inside('pg1', 'ETCDCTL_API=3 etcdctl member list -w json')) as { members: Array<{ name: string }> };
+    expect(members.members.map((m) => m.name).sort()).toEqual(all);
+    expect(await processes()).toEqual(before);
+    figures.push(`enroll.ts -l pg4 (packages, etcd member add, clone, pgBackRest, HAProxy): ${secs(e.wallMs)} wall`);
+    const again = await run('playbooks/enroll.ts', ['-l', 'pg4']);
+    expect(again.recap.ok, failures(again)).toBe(true);
+    expect(again.events.filter((x) => x.result.status === 'changed').map((x) => `${x.host}: ${x.task}`)).toEqual([]);
+  }, 1_200_000);
+});
