@@ -63,7 +63,8 @@ export async function waitInReadPool(ctx: Reach, balancers: Balancer[], member: 
  */
 export function followPromotionScript(lb: Balancer, candidateApi: string, candidate: string, old: string, deadlineS: number): string {
   const url = shQuote(`${candidateApi}/primary`);
-  const flip = `set server ${lb.primaryBackend}/${candidate} health up; set server ${lb.primaryBackend}/${old} health down`;
+  // The new leader also leaves the read pool now, not after its /replica checks fail (fall x inter).
+  const flip = `set server ${lb.primaryBackend}/${candidate} health up; set server ${lb.primaryBackend}/${old} health down; set server ${lb.replicaBackend}/${candidate} health down`;
   return [
     `end=$(( $(date +%s) + ${deadlineS} ))`,
     'while :; do',

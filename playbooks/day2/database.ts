@@ -109,8 +109,15 @@ async function gate(g: GateContext): Promise<void> {
   const r = varsOf(rolloutSteps('gate', () => []), at.host, g.inventory);
   const names = layoutFor(at.host, g.inventory).members.map((h) => h.name);
   const via = g.all.find((h) => names.includes(h.host.name))?.host.name ?? at.host.name;
-  const health = await clusterHealth(g, via, names, v, r.maxLagBytes);
-  requireHealthy(health, `the cluster is not healthy after ${g.batch.map((h) => h.host.name).join(', ')}: rollout stopped (the cluster keeps serving; fix the cause and run again)`);
+  const what = `the cluster is not healthy after ${g.batch.map((h) => h.host.name).join(', ')}: rollout stopped (the cluster keeps serving; fix the cause and run again)`;
+  // A moment's grace (replicas reconnecting after a restart); a partitioned host stays a problem.
+  const end = Date.now() + r.gateGraceSeconds * 1000;
+  for (;;) {
+    const health = await clusterHealth(g, via, names, v, r.maxLagBytes);
+    if (health.problems.length === 0) return;
+    if (Date.now() >= end) return requireHealthy(health, what);
+    await new Promise((res) => setTimeout(res, 1000));
+  }
 }
 
 /** The two database plays of a rollout, on the group `hosts` (Patroni's members). */

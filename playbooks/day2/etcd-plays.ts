@@ -120,8 +120,14 @@ async function order(hosts: HostView[], ctx: HookContext): Promise<HostView[]> {
 async function gate(g: GateContext): Promise<void> {
   const at = g.all[0];
   if (!at) return;
-  const p = await quorumProblem(at, g, varsOf(etcd, at.host, g.inventory));
-  if (p) throw new TaskError(`${p}: rollout stopped (the quorum must be whole before the next member)`);
+  const v = varsOf(etcd, at.host, g.inventory);
+  const grace = varsOf(rolloutSteps('gate', () => []), at.host, g.inventory).gateGraceSeconds;
+  await waitUntil('the etcd quorum whole again', grace * 1000, async () => {
+    const p = await quorumProblem(at, g, v);
+    return p === null ? { done: true, value: undefined } : { done: false, seen: p };
+  }).catch((e: unknown) => {
+    throw new TaskError(`${e instanceof Error ? e.message : String(e)}: rollout stopped (the quorum must be whole before the next member)`);
+  });
 }
 
 export function etcdPlays(hosts = 'etcd'): RolloutPlays {

@@ -66,8 +66,12 @@ const planned = onLeader('switchover: hand the leader role to a healthy synchron
  * clean handover, the leader key expires after ttl), a replica must take over and take writes
  * through the virtual IP; then the old leader is started again and must rejoin as a replica.
  */
-const drill = onLeader('failover drill: kill the leader, a replica takes over, the old leader rejoins', async (ctx, layout, leader) => {
+const drill = onLeader('failover drill: kill the leader, a replica takes over, the old leader rejoins', async (ctx, layout, leader, members) => {
   const v = layout.patroni;
+  // In synchronous mode Patroni promotes only a synchronous standby: without one, killing the
+  // leader is an outage until it comes back, not a drill.
+  if (v.dcs.synchronousMode && !members.some((m) => m.role === 'sync_standby' && isRunning(m)))
+    throw new TaskError(`refusing the drill: no synchronous standby right now (${describeCluster({ members })}), so no replica could take over`);
   if (ctx.check) return `kill Patroni and PostgreSQL on ${leader.name} and wait for a failover`;
   const unit = shQuote(`${v.serviceName}.service`);
   const t0 = Date.now();

@@ -191,11 +191,14 @@ export async function rollMember(ctx: Ctx, layout: ClusterLayout, work: MemberWo
       if (need.kind) {
         await restartHere(ctx, layout, self!, need.kind);
         done.push(`restarted ${need.kind === 'patroni' ? 'Patroni and PostgreSQL' : 'PostgreSQL'} (${need.reasons.join('; ')})`);
-        if (isLeader) await waitUntil(`${me} to lead again`, r.memberTimeoutSeconds * 1000, async () => {
-          const s = await selfState(ctx, { port: v.restapi.port }).catch(() => null);
-          return s?.role === 'primary' && s.state === 'running' ? { done: true, value: undefined } : { done: false, seen: s ? `${s.role} ${s.state}` : 'no answer' };
-        });
-        else await waitBack(ctx, layout, me, r);
+        if (isLeader) {
+          await waitUntil(`${me} to lead again`, r.memberTimeoutSeconds * 1000, async () => {
+            const s = await selfState(ctx, { port: v.restapi.port }).catch(() => null);
+            return s?.role === 'primary' && s.state === 'running' ? { done: true, value: undefined } : { done: false, seen: s ? `${s.role} ${s.state}` : 'no answer' };
+          });
+          // Its replicas reconnect (every wal_retrieve_retry_interval): all of them, before the next member.
+          for (const m of layout.members.filter((h) => h.name !== me)) await waitBack(ctx, layout, m.name, r);
+        } else await waitBack(ctx, layout, me, r);
       }
     } finally {
       if (!isLeader) await setRouteState(ctx, layout.balancers, me, 'ready');

@@ -48,17 +48,24 @@ export async function switchover(ctx: Ctx, layout: ClusterLayout, leader: Member
   // retries onto the new leader the moment the route moves, instead of sitting in HAProxy's
   // connect retries against a dying server. Its open sessions write on until the shutdown.
   await setRouteState(ctx, layout.balancers, leader.name, 'drain', 'write');
+  // The API answers a while after the promotion (Patroni polls for the result): the route
+  // moves, and the write probe starts, on the promotion itself; a refusal ends the wait.
+  const request = api(onLeader, { port: v.restapi.port, method: 'POST', path: '/switchover', body: { leader: leader.name, candidate: candidate.name }, auth, timeoutS }).then((r) => {
+    if (!r.ok || r.status !== 200) throw new TaskError(`switchover ${leader.name} -> ${candidate.name} refused: ${r.ok ? `HTTP ${r.status}: ${r.body.slice(0, 300)}` : r.error}`);
+  });
+  request.catch(() => undefined);
   let moved: string[];
   try {
-    const r = await api(onLeader, { port: v.restapi.port, method: 'POST', path: '/switchover', body: { leader: leader.name, candidate: candidate.name }, auth, timeoutS });
-    if (!r.ok || r.status !== 200) throw new TaskError(`switchover ${leader.name} -> ${candidate.name} refused: ${r.ok ? `HTTP ${r.status}: ${r.body.slice(0, 300)}` : r.error}`);
-    moved = await following;
+    moved = await Promise.race([following, request.then(() => following)]);
   } finally {
     // Admin states back to normal; health keeps each where its role says.
     await setRouteState(ctx, layout.balancers, leader.name, 'ready', 'write');
     await setRouteState(ctx, layout.balancers, candidate.name, 'ready');
   }
-  if (!layout.vip) return { writableAfterMs: Date.now() - t0, moved };
+  if (!layout.vip) {
+    await request;
+    return { writableAfterMs: Date.now() - t0, moved };
+  }
   const vip = layout.vip;
   const candidateAddress = candidate.host;
   await waitUntil(
@@ -75,6 +82,7 @@ export async function switchover(ctx: Ctx, layout: ClusterLayout, leader: Member
     { intervalMs: 200 },
   );
   const writableAfterMs = Date.now() - t0;
+  await request;
   ctx.log(`switchover ${leader.name} -> ${candidate.name}: writes through ${vip} land on ${candidate.name} after ${(writableAfterMs / 1000).toFixed(1)} s (${moved.join('; ')})`);
   return { writableAfterMs, moved };
 }

@@ -30,6 +30,8 @@ export const RolloutVars = z.strictObject({
   drainTimeoutSeconds: z.number().int().min(0).default(30),
   /** Deadline for a restarted member to be running, streaming and within the lag bound. */
   memberTimeoutSeconds: z.number().int().min(10).default(300),
+  /** How long a gate may wait for the cluster to be whole again before it stops the rollout (a replica reconnecting is not a failure). */
+  gateGraceSeconds: z.number().int().min(0).default(20),
   /** Deadline for the new leader to take writes through the virtual IP after a switchover. */
   switchoverTimeoutSeconds: z.number().int().min(5).default(60),
   /** Inventory group of the balancers (HAProxy + keepalived) the rollout goes through. */

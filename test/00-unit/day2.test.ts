@@ -447,7 +447,7 @@ describe('followPromotionScript', () => {
   });
 
   it('moves the write route in one runtime command line: the candidate up, the old leader down', () => {
-    expect(script).toContain("'set server postgres_primary/pg2 health up; set server postgres_primary/pg1 health down'");
+    expect(script).toContain("'set server postgres_primary/pg2 health up; set server postgres_primary/pg1 health down; set server postgres_replicas/pg2 health down'");
     expect(script).toContain("'/run/haproxy/admin.sock'");
   });
 
@@ -509,7 +509,7 @@ describe('followPromotionScript', () => {
       received.length = 0;
       const r = await dashAsync(followPromotionScript(local(), api(), 'pg2', 'pg1', 10));
       expect(r).toMatchObject({ code: 0, stdout: '' });
-      expect(received).toEqual(['set server postgres_primary/pg2 health up; set server postgres_primary/pg1 health down\n']);
+      expect(received).toEqual(['set server postgres_primary/pg2 health up; set server postgres_primary/pg1 health down; set server postgres_replicas/pg2 health down\n']);
     });
   });
 });
