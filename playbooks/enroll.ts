@@ -10,7 +10,8 @@
  * from a running member when the new host is in the etcd group; the others' bootstrap-only
  * settings are rewritten without a restart), pg_hba and the etcd host list in every
  * patroni.yml (Patroni reloads), the repository host's pgBackRest config and SSH trust, and
- * the HAProxy backends on every balancer (reloaded, never restarted).
+ * the HAProxy backends on every balancer (reloaded, never restarted). It ends when the new
+ * member streams from the leader and every balancer routes reads to it.
  */
 import { definePlay, definePlaybook, sequence } from '../src/playbook/types.ts';
 import chrony from '../roles/chrony/index.ts';
@@ -20,6 +21,7 @@ import patroni from '../roles/patroni/index.ts';
 import pgbackrest from '../roles/pgbackrest/index.ts';
 import postgres from '../roles/postgres/index.ts';
 import softdog from '../roles/softdog/index.ts';
+import { enrolledPlay } from './day2/enrolled.ts';
 
 export default definePlaybook(
   'enroll',
@@ -30,5 +32,7 @@ export default definePlaybook(
     definePlay({ name: 'patroni', hosts: 'postgres', beyondLimit: 'all', roles: [patroni], anyErrorsFatal: true }),
     definePlay({ name: 'backup', hosts: 'postgres:backup', beyondLimit: 'backup', roles: [pgbackrest] }),
     definePlay({ name: 'balancers', hosts: 'balancers', beyondLimit: 'all', roles: [haproxy] }),
+    // Done when the new member streams and every balancer sends it reads.
+    enrolledPlay(),
   ),
 );
