@@ -7,21 +7,20 @@
  */
 import type { RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask } from '../../src/engine/types.ts';
-import { definePlay, type GateContext, type HookContext, type HostView, type Play } from '../../src/playbook/types.ts';
+import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/playbook/types.ts';
 import haproxy from '../../roles/haproxy/index.ts';
 import keepalived from '../../roles/keepalived/index.ts';
 import { holdsVip } from '../../roles/keepalived/live.ts';
 import { waitUntil } from '../../roles/etcd/live.ts';
 import type { Inventory } from '../../src/inventory/types.ts';
 import { varsOf, varsOnly } from './context.ts';
-import { applyUpgrade, planUpgrade, requireRoom } from './packages.ts';
+import { applyUpgrade, BALANCER_STACK, planUpgrade, requireRoom } from './packages.ts';
 import { describeWork, rememberWork, rollStep, staleProcessScript, type MemberWork } from './work.ts';
 import { rolloutSteps, type RolloutPlays, type RolloutVars } from './vars.ts';
 
 type Ctx = RoleContext<RolloutVars>;
 type Reach = Pick<HookContext, 'delegate'>;
 
-export const BALANCER_PACKAGES = ['haproxy', 'keepalived'];
 
 const stale = (unit: string) => staleProcessScript(`$(systemctl show -p MainPID --value ${unit}.service)`);
 
@@ -65,7 +64,7 @@ const precheck: RunTask = {
     const ctx = c as Ctx;
     const p = await balancerProblem(ctx, ctx.inventory, groupOf(ctx));
     if (p) throw new TaskError(`refusing to start: ${p}`);
-    const plan = await planUpgrade(ctx, ctx.vars, BALANCER_PACKAGES);
+    const plan = await planUpgrade(ctx, ctx.vars, BALANCER_STACK);
     await requireRoom(ctx, plan, ['/var/cache/apt/archives', '/usr'], ctx.vars.minFreeDiskMiB);
     const sep = '@@RIGGER@@';
     const [ha = '', ka = ''] = (await ctx.exec(`(\n${stale('haproxy')}\n)\necho ${sep}\n(\n${stale('keepalived')}\n)`)).stdout.split(`${sep}\n`).map((s) => s.trim());

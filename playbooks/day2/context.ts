@@ -29,6 +29,17 @@ export function varsOf<S extends z.ZodType>(role: Role<S>, host: Host, inv: Inve
   return r.vars as z.output<S>;
 }
 
+/** Once per run, shared by every host that asks: the first caller computes it, the others wait for it. */
+export function sharedOnce<T>(shared: Map<string, unknown>, key: string, fn: () => Promise<T>): Promise<T> {
+  let p = shared.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = fn();
+    p.catch(() => undefined); // awaited by every caller; never an unhandled rejection
+    shared.set(key, p);
+  }
+  return p;
+}
+
 export interface Balancer {
   name: string;
   adminSocket: string;

@@ -6,13 +6,13 @@
  */
 import type { RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask } from '../../src/engine/types.ts';
-import { definePlay, type GateContext, type HookContext, type HostView, type Play } from '../../src/playbook/types.ts';
+import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/playbook/types.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState } from '../../roles/patroni/live.ts';
 import { dataDirOf } from '../../roles/patroni/render.ts';
-import { layoutFor, varsOf, varsOnly } from './context.ts';
+import { layoutFor, sharedOnce, varsOf, varsOnly } from './context.ts';
 import { clusterHealth, requireHealthy, rolloutOrder } from './members.ts';
-import { planUpgrade, requireRoom, stackPackages } from './packages.ts';
+import { ETCD_STACK, planUpgrade, requireRoom, stackPackages } from './packages.ts';
 import { oldestTransactionSeconds } from './pg.ts';
 import { loweredStandbyLimits, restartNeeded, rollMember } from './rollout.ts';
 import { describeWork, rememberWork, rollStep, type MemberWork } from './work.ts';
@@ -21,22 +21,12 @@ import { rolloutSteps, type RolloutPlays, type RolloutVars } from './vars.ts';
 type Ctx = RoleContext<RolloutVars>;
 
 const LEADER_FIRST = 'rollout:db:leader-first';
-const ETCD_PACKAGES = new Set(['etcd-server', 'etcd-client']);
-
-/** Once per run, shared by every host that asks: the first caller computes it. */
-function once<T>(shared: Map<string, unknown>, key: string, fn: () => Promise<T>): Promise<T> {
-  let p = shared.get(key) as Promise<T> | undefined;
-  if (!p) {
-    p = fn();
-    p.catch(() => undefined);
-    shared.set(key, p);
-  }
-  return p;
-}
 
 /** The database play's share of `packages`: its own stack, or the list without what the etcd play owns. */
 function dbPackages(r: RolloutVars): RolloutVars {
-  return Array.isArray(r.packages) ? { ...r, packages: r.packages.filter((p) => !ETCD_PACKAGES.has(p)) } : r;
+  if (!Array.isArray(r.packages)) return r;
+  const mine = r.packages.filter((p) => !ETCD_STACK.includes(p));
+  return { ...r, packages: mine.length ? mine : 'none' };
 }
 
 const precheck: RunTask = {
@@ -49,7 +39,7 @@ const precheck: RunTask = {
     const layout = layoutFor(ctx.host, ctx.inventory);
     const v = layout.patroni;
     const names = layout.members.map((h) => h.name);
-    const health = await once(ctx.shared, 'rollout:db:health', () => clusterHealth(ctx, ctx.host.name, names, v, r.maxLagBytes));
+    const health = await sharedOnce(ctx.shared, 'rollout:db:health', () => clusterHealth(ctx, ctx.host.name, names, v, r.maxLagBytes));
     requireHealthy(health, 'refusing to start: the cluster is not healthy');
 
     const tx = await oldestTransactionSeconds(ctx, v.postgresql.port);
@@ -78,7 +68,7 @@ const roll = rollStep(
   'database',
   async (ctx, work) => {
     const layout = layoutFor(ctx.host, ctx.inventory);
-    return (await rollMember(ctx, layout, work, ctx.vars, dataDirOf(layout.patroni), ctx.shared.has(LEADER_FIRST))).summary;
+    return rollMember(ctx, layout, work, ctx.vars, dataDirOf(layout.patroni), ctx.shared.has(LEADER_FIRST));
   },
   // After the leader lowered a standby limit every standby restarts to follow it, whether or
   // not Patroni flagged it yet (it holds standbys at the leader's value until then).

@@ -6,29 +6,28 @@
 import type { RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
-import { definePlay, type GateContext, type HookContext, type HostView, type Play } from '../../src/playbook/types.ts';
+import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/playbook/types.ts';
 import etcd from '../../roles/etcd/index.ts';
 import { etcdctl, healthAndMembers, waitUntil, type Remote } from '../../roles/etcd/live.ts';
 import { httpUrl, inventoryMembers } from '../../roles/etcd/render.ts';
 import type { EtcdVars } from '../../roles/etcd/vars.ts';
 import { varsOf, varsOnly } from './context.ts';
-import { applyUpgrade, planUpgrade, requireRoom } from './packages.ts';
+import { applyUpgrade, ETCD_STACK, planUpgrade, requireRoom } from './packages.ts';
 import { describeWork, rememberWork, rollStep, staleProcessScript, type MemberWork } from './work.ts';
 import { rolloutSteps, type RolloutPlays, type RolloutVars } from './vars.ts';
 
 type Ctx = RoleContext<RolloutVars>;
 
-export const ETCD_PACKAGES = ['etcd-server', 'etcd-client'];
 
 /** On a host that is also a database member, the database play owns every other package. */
 function etcdShare(r: RolloutVars, alsoDatabase: boolean): RolloutVars {
   if (r.packages === 'none') return r;
   if (Array.isArray(r.packages)) {
-    const mine = r.packages.filter((p) => ETCD_PACKAGES.includes(p));
+    const mine = r.packages.filter((p) => ETCD_STACK.includes(p));
     return { ...r, packages: mine.length ? mine : 'none' };
   }
   if (r.packages === 'all' && !alsoDatabase) return r;
-  return { ...r, packages: ETCD_PACKAGES };
+  return { ...r, packages: ETCD_STACK };
 }
 
 const local = (v: EtcdVars) => [httpUrl('127.0.0.1', v.clientPort)];
@@ -67,7 +66,7 @@ const precheck: RunTask = {
     const problem = await quorumProblem(ctx, ctx, v);
     if (problem) throw new TaskError(`refusing to start: ${problem}`);
     const alsoDb = ctx.host.groups.includes('postgres');
-    const plan = await planUpgrade(ctx, etcdShare(ctx.vars, alsoDb), ETCD_PACKAGES);
+    const plan = await planUpgrade(ctx, etcdShare(ctx.vars, alsoDb), ETCD_STACK);
     await requireRoom(ctx, plan, ['/var/cache/apt/archives', '/usr', v.dataDir], ctx.vars.minFreeDiskMiB);
     const stale = (await ctx.exec(staleProcessScript('$(systemctl show -p MainPID --value etcd.service)'))).stdout.trim() === 'stale';
     const work: MemberWork = { upgrades: plan.upgrades, aptArgs: plan.args, restartReasons: stale ? ['etcd runs a binary replaced on disk'] : [] };

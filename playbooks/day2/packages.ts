@@ -40,6 +40,10 @@ export function parseSizes(out: string): number {
   return Math.round(bytes);
 }
 
+/** What `stack` means on etcd members and on balancers (the database stack follows). */
+export const ETCD_STACK = ['etcd-server', 'etcd-client'];
+export const BALANCER_STACK = ['haproxy', 'keepalived'];
+
 /** The packages `stack` means on a database member. */
 export function stackPackages(postgresVersion: number): string[] {
   return [`postgresql-${postgresVersion}`, `postgresql-client-${postgresVersion}`, 'libpq5', 'postgresql-common', 'patroni', 'python3-etcd', 'python3-psycopg2'];

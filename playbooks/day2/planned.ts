@@ -9,7 +9,7 @@ import { definePlay, type Play } from '../../src/playbook/types.ts';
 import { waitUntil } from '../../roles/etcd/live.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState, describeCluster, isRunning, type Member } from '../../roles/patroni/live.ts';
-import { layoutFor, varsOnly, type ClusterLayout } from './context.ts';
+import { layoutFor, sharedOnce, varsOnly, type ClusterLayout } from './context.ts';
 import { clusterHealth, requireHealthy } from './members.ts';
 import { writeThrough } from './pg.ts';
 import { pickCandidate, switchover } from './switchover.ts';
@@ -28,13 +28,7 @@ function onLeader(name: string, fn: (ctx: Ctx, layout: ClusterLayout, leader: Me
       const layout = layoutFor(ctx.host, ctx.inventory);
       const names = layout.members.map((h) => h.name);
       // Learned once, before anyone acts: a member checking while the leader hands over would see it mid-way.
-      let seen = ctx.shared.get('planned:health') as ReturnType<typeof clusterHealth> | undefined;
-      if (!seen) {
-        seen = clusterHealth(ctx, ctx.host.name, names, layout.patroni, ctx.vars.maxLagBytes);
-        seen.catch(() => undefined);
-        ctx.shared.set('planned:health', seen);
-      }
-      const health = await seen;
+      const health = await sharedOnce(ctx.shared, 'planned:health', () => clusterHealth(ctx, ctx.host.name, names, layout.patroni, ctx.vars.maxLagBytes));
       requireHealthy(health, 'refusing: the cluster is not healthy');
       if (health.leader.name !== ctx.host.name) return { changed: false, message: `the leader (${health.leader.name}) does it` };
       const summary = await fn(ctx, layout, health.leader, health.cluster.members);

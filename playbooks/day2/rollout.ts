@@ -16,7 +16,7 @@ import type { PatroniVars } from '../../roles/patroni/vars.ts';
 import { setRouteState, waitInReadPool, waitReadSessionsGone } from './balancers.ts';
 import type { ClusterLayout } from './context.ts';
 import { clusterHealth, requireHealthy } from './members.ts';
-import { applyUpgrade, describeUpgrades, type Upgrade } from './packages.ts';
+import { applyUpgrade, describeUpgrades } from './packages.ts';
 import { checkpoint, localQuery } from './pg.ts';
 import { pickCandidate, switchover } from './switchover.ts';
 import type { RolloutVars } from './vars.ts';
@@ -24,7 +24,7 @@ import { staleProcessScript, type MemberWork } from './work.ts';
 
 type Ctx = Pick<TaskContext, 'delegate' | 'log' | 'warn' | 'exec' | 'run' | 'host'>;
 
-const postmasterPid = (v: PatroniVars, dataDir: string) => `$(head -n 1 ${shQuote(`${dataDir}/postmaster.pid`)} 2>/dev/null)`;
+const postmasterPid = (dataDir: string) => `$(head -n 1 ${shQuote(`${dataDir}/postmaster.pid`)} 2>/dev/null)`;
 const patroniPid = (v: PatroniVars) => `$(systemctl show -p MainPID --value ${shQuote(`${v.serviceName}.service`)})`;
 
 export type RestartKind = 'patroni' | 'postgres' | null;
@@ -33,7 +33,7 @@ export type RestartKind = 'patroni' | 'postgres' | null;
 export async function restartNeeded(ctx: Pick<TaskContext, 'exec'>, v: PatroniVars, dataDir: string): Promise<{ kind: RestartKind; reasons: string[] }> {
   const sep = '@@RIGGER@@';
   // Subshells: each script exits as soon as it knows.
-  const r = await ctx.exec(`(\n${staleProcessScript(patroniPid(v), { dpkgList: '/var/lib/dpkg/info/patroni.list' })}\n)\necho ${sep}\n(\n${staleProcessScript(postmasterPid(v, dataDir))}\n)`);
+  const r = await ctx.exec(`(\n${staleProcessScript(patroniPid(v), { dpkgList: '/var/lib/dpkg/info/patroni.list' })}\n)\necho ${sep}\n(\n${staleProcessScript(postmasterPid(dataDir))}\n)`);
   const [pat = '', pg = ''] = r.stdout.split(`${sep}\n`).map((s) => s.trim());
   const self = await selfState(ctx, { port: v.restapi.port });
   const reasons: string[] = [];
@@ -140,20 +140,14 @@ async function waitBack(ctx: Ctx, layout: ClusterLayout, name: string, r: Rollou
   );
 }
 
-export interface RollResult {
-  summary: string;
-  switchedOverTo?: string;
-}
-
 /**
- * Rolls this member. `leaderInPlace`: the leader restarts where it is (a lowered standby
+ * Rolls this member; says what it did. `leaderInPlace`: the leader restarts where it is (a lowered standby
  * limit needs the primary restarted first) instead of switching over.
  */
-export async function rollMember(ctx: Ctx, layout: ClusterLayout, work: MemberWork, r: RolloutVars, dataDir: string, leaderInPlace: boolean): Promise<RollResult> {
+export async function rollMember(ctx: Ctx, layout: ClusterLayout, work: MemberWork, r: RolloutVars, dataDir: string, leaderInPlace: boolean): Promise<string> {
   const v = layout.patroni;
   const me = ctx.host.name;
   const done: string[] = [];
-  let switchedOverTo: string | undefined;
 
   const health = await clusterHealth(ctx, me, layout.members.map((h) => h.name), v, r.maxLagBytes);
   requireHealthy(health, `not touching ${me}: the cluster is not healthy`);
@@ -163,7 +157,6 @@ export async function rollMember(ctx: Ctx, layout: ClusterLayout, work: MemberWo
   if (self.role === 'leader' && !leaderInPlace) {
     const candidate = pickCandidate(health.cluster.members, self, r.candidate, v.dcs.synchronousMode);
     const s = await switchover(ctx, layout, self, candidate, r.switchoverTimeoutSeconds);
-    switchedOverTo = candidate.name;
     done.push(`switched over to ${candidate.name} (writes on it after ${(s.writableAfterMs / 1000).toFixed(1)} s)`);
     // The old leader comes back as a replica of the new one; then it goes like any replica.
     await waitBack(ctx, layout, me, r);
@@ -208,5 +201,5 @@ export async function rollMember(ctx: Ctx, layout: ClusterLayout, work: MemberWo
 
   if (self.role === 'sync_standby') await asyncDuring(ctx, layout, me, roll);
   else await roll();
-  return { summary: done.join(', '), ...(switchedOverTo ? { switchedOverTo } : {}) };
+  return done.join(', ');
 }
