@@ -173,14 +173,18 @@ describe.skipIf(skip !== null)(`ssh transport against a loopback sshd${skip ? ` 
     // FIN, so only destroying the socket frees it; a kept socket kept the CLI alive for minutes.
     const canDrop = process.getuid?.() === 0 && spawnSync('iptables', ['-w', '5', '-S', 'OUTPUT'], { stdio: 'ignore' }).status === 0;
     it.skipIf(!canDrop && process.env.CI !== 'true')(`lets go of the socket of a peer that stopped answering${canDrop ? '' : ' (skipped: needs root and iptables)'}`, async () => {
+      // Only this transport's socket: other tests' connections to the same sshd stay open.
+      const held = () => execFileSync('ss', ['-tnpH', 'dport', '=', `:${sshd.port}`], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${process.pid},`));
+      const others = new Set(held().map((l) => l.split(/\s+/)[3]));
       const t = track(new SshTransport(sshd.host('silent', { user: sshd.user })));
       expect((await t.exec('true')).code).toBe(0);
+      const mine = held().map((l) => l.split(/\s+/)[3]).filter((a) => !others.has(a));
+      expect(mine).toHaveLength(1);
       const rule = ['OUTPUT', '-o', 'lo', '-p', 'tcp', '--dport', String(sshd.port), '-j', 'DROP', '-m', 'comment', '--comment', 'rigger-test-silent-peer'];
       execFileSync('iptables', ['-w', '5', '-I', ...rule]);
       try {
         await t.close();
-        const held = () => execFileSync('ss', ['-tnpH', 'dport', '=', `:${sshd.port}`], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${process.pid},`));
-        expect(held()).toEqual([]);
+        expect(held().filter((l) => l.split(/\s+/)[3] === mine[0])).toEqual([]);
       } finally {
         execFileSync('iptables', ['-w', '5', '-D', ...rule]);
       }
