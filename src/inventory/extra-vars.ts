@@ -12,7 +12,7 @@ import type { Inventory } from './types.ts';
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 const SECRET_LIKE = /pass|secret|token|credential|private|apikey|api_key/i;
 
-export const EXTRA_VARS_ORIGIN = '--extra-vars';
+const ORIGIN = '--extra-vars';
 
 export function parseExtraVar(arg: string): Record<string, unknown> {
   const eq = arg.indexOf('=');
@@ -35,7 +35,12 @@ export function applyExtraVars(inv: Inventory, args: string[]): void {
   for (const host of inv.hosts.values()) {
     for (const extra of extras) {
       host.vars = deepMerge(host.vars, extra) as typeof host.vars;
-      for (const top of Object.keys(extra)) host.origins[top] = EXTRA_VARS_ORIGIN;
+      // The inventory may still hold the rest of that key: an error names both places.
+      for (const top of Object.keys(extra)) {
+        const before = host.origins[top];
+        if (before === undefined) host.origins[top] = ORIGIN;
+        else if (before !== ORIGIN && !before.endsWith(` + ${ORIGIN}`)) host.origins[top] = `${before} + ${ORIGIN}`;
+      }
     }
   }
 }

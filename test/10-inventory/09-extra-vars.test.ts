@@ -39,9 +39,13 @@ describe('-e / --extra-vars', () => {
     expect(r2.ok && r2.vars).toMatchObject({ candidate: 'pg2', drainTimeoutSeconds: 7 });
 
     applyExtraVars(inv, ['rollout.maxLagBytes=lots']);
+    // pg1's rollout key comes from its host_vars too: the error names both places.
     const bad = resolveRoleVars(rollout, inv.hosts.get('pg1')!, inv);
     expect(bad.ok).toBe(false);
-    expect(!bad.ok && bad.problems[0]).toMatch(/^--extra-vars: host pg1: rollout\.maxLagBytes: /);
+    expect(!bad.ok && bad.problems[0]).toMatch(/^memory\/host_vars\/pg1\.yml \+ --extra-vars: host pg1: rollout\.maxLagBytes: /);
+    // pg2 has no rollout key of its own: the command line alone.
+    const bad2 = resolveRoleVars(rollout, inv.hosts.get('pg2')!, inv);
+    expect(!bad2.ok && bad2.problems[0]).toMatch(/^--extra-vars: host pg2: rollout\.maxLagBytes: /);
   });
 
   it('the CLI collects -e and --extra-vars in order', () => {
