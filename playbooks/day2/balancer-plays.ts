@@ -13,7 +13,7 @@ import keepalived from '../../roles/keepalived/index.ts';
 import { holdsVip } from '../../roles/keepalived/live.ts';
 import { waitUntil } from '../../roles/etcd/live.ts';
 import type { Inventory } from '../../src/inventory/types.ts';
-import { varsOf, varsOnly } from './context.ts';
+import { sharedOnce, varsOf, varsOnly } from './context.ts';
 import { applyUpgrade, BALANCER_STACK, planUpgrade, requireRoom } from './packages.ts';
 import { describeWork, rememberWork, rollStep, staleProcessScript, type MemberWork } from './work.ts';
 import { rolloutSteps, type RolloutPlays, type RolloutVars } from './vars.ts';
@@ -62,7 +62,8 @@ const precheck: RunTask = {
   inCheckMode: 'run',
   async run(c) {
     const ctx = c as Ctx;
-    const p = await balancerProblem(ctx, ctx.inventory, groupOf(ctx));
+    // One verdict for the group, asked once: every balancer would ask every balancer the same.
+    const p = await sharedOnce(ctx.shared, 'rollout:balancers:check', () => balancerProblem(ctx, ctx.inventory, groupOf(ctx)));
     if (p) throw new TaskError(`refusing to start: ${p}`);
     const plan = await planUpgrade(ctx, ctx.vars, BALANCER_STACK);
     await requireRoom(ctx, plan, ['/var/cache/apt/archives', '/usr'], ctx.vars.minFreeDiskMiB);

@@ -8,7 +8,7 @@ import { TaskError, type RunTask } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/playbook/types.ts';
 import etcd from '../../roles/etcd/index.ts';
-import { etcdctl, healthAndMembers, waitUntil, type Remote } from '../../roles/etcd/live.ts';
+import { etcdctl, healthAndMembers, quorum, waitUntil, type Remote } from '../../roles/etcd/live.ts';
 import { httpUrl, inventoryMembers } from '../../roles/etcd/render.ts';
 import type { EtcdVars } from '../../roles/etcd/vars.ts';
 import { varsOf, varsOnly } from './context.ts';
@@ -32,14 +32,10 @@ function etcdShare(r: RolloutVars, alsoDatabase: boolean): RolloutVars {
 
 const local = (v: EtcdVars) => [httpUrl('127.0.0.1', v.clientPort)];
 
-/** Every member of the group started and the cluster healthy, as one sentence or null. */
+/** Every member of the group started and the cluster healthy (null), or what was seen instead. */
 async function quorumProblem(remote: Remote, ctx: { inventory: GateContext['inventory'] }, v: EtcdVars): Promise<string | null> {
-  const { health, members } = await healthAndMembers(remote, local(v));
-  if (!health.healthy) return `etcd unhealthy: ${health.summary}`;
-  if (!members.ok) return `etcd member list: ${members.error}`;
-  const want = inventoryMembers(ctx.inventory, v.group);
-  const absent = want.filter((w) => !members.members.some((m) => m.name !== '' && m.peerUrls.includes(w.peerUrl))).map((w) => w.name);
-  return absent.length ? `etcd members not started: ${absent.join(', ')}` : null;
+  const q = await quorum(remote, local(v), inventoryMembers(ctx.inventory, v.group));
+  return q.ok ? null : `etcd: ${q.seen}`;
 }
 
 /** `endpoint status` of this member: its id and the leader's, as hex (etcdctl's form). */

@@ -21,7 +21,7 @@ import {
   renderEtcdEnv,
   runtimeSettingsDiffer,
 } from './render.ts';
-import { etcdctl, healthAndMembers, journalTail, memberList, oneAtATime, settleInside, waitUntil, type EtcdMemberInfo } from './live.ts';
+import { etcdctl, journalTail, memberList, oneAtATime, quorum, settleInside, waitUntil, type EtcdMemberInfo } from './live.ts';
 
 type Ctx = RoleContext<EtcdVars>;
 
@@ -203,14 +203,8 @@ async function waitHealthy(ctx: Ctx, what: string): Promise<string> {
     what,
     ctx.vars.healthTimeoutSeconds * 1000,
     async () => {
-      const { health, members: list } = await healthAndMembers(ctx, [localClientUrl(ctx)]);
-      if (!health.healthy) return { done: false, seen: health.summary };
-      if (!list.ok) return { done: false, seen: list.error };
-      const started = list.members.filter((m) => m.name !== '');
-      const absent = want.filter((w) => !started.some((m) => m.peerUrls.includes(w.peerUrl))).map((w) => w.name);
-      const seen = `members: ${list.members.map((m) => `${m.name || '(unstarted)'} ${m.peerUrls.join(',')}`).join('; ')}`;
-      if (absent.length > 0) return { done: false, seen: `${seen}; not started yet: ${absent.join(', ')}` };
-      return { done: true, value: `${started.length} members healthy` };
+      const q = await quorum(ctx, [localClientUrl(ctx)], want);
+      return q.ok ? { done: true, value: `${q.started} members healthy` } : { done: false, seen: q.seen };
     },
     { intervalMs: 1000, more: () => journalTail(ctx, 'etcd.service') },
   );

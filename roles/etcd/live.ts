@@ -125,6 +125,23 @@ export async function healthAndMembers(remote: Remote, endpoints: string[]): Pro
   }
 }
 
+export type Quorum = { ok: true; started: number } | { ok: false; seen: string };
+
+/**
+ * The cluster healthy and every wanted member (by peer URL) started, as the cluster itself
+ * reports it through `endpoints`; otherwise what was seen instead.
+ */
+export async function quorum(remote: Remote, endpoints: string[], want: Array<{ name: string; peerUrl: string }>): Promise<Quorum> {
+  const { health, members: list } = await healthAndMembers(remote, endpoints);
+  if (!health.healthy) return { ok: false, seen: health.summary };
+  if (!list.ok) return { ok: false, seen: list.error };
+  const started = list.members.filter((m) => m.name !== '');
+  const absent = want.filter((w) => !started.some((m) => m.peerUrls.includes(w.peerUrl))).map((w) => w.name);
+  if (absent.length > 0)
+    return { ok: false, seen: `members: ${list.members.map((m) => `${m.name || '(unstarted)'} ${m.peerUrls.join(',')}`).join('; ')}; not started yet: ${absent.join(', ')}` };
+  return { ok: true, started: started.length };
+}
+
 /**
  * Runs an op (built at run time, e.g. a file whose content depends on live state) inside a
  * custom step and returns its outcome; a failure becomes the step's error.

@@ -5,83 +5,27 @@
  * PID), pgbackrest check green with a full backup, chrony and softdog reporting the
  * container case as warnings, and a second run changing nothing.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routedTo, serverStates, type ServerState } from '../../roles/haproxy/runtime.ts';
 import type { ExecResult } from '../../src/transport/types.ts';
 import { ensureLab, labSkipReason, type LabHandle } from '../support/lab.ts';
+import { eventually as retry, rigger as runRigger } from '../support/rigger-cli.ts';
 
 const skip = labSkipReason();
-const ROOT = resolve(import.meta.dirname, '../..');
 const BALANCERS = ['lb1', 'lb2'];
 const DB = ['pg1', 'pg2', 'pg3'];
 
-interface HostRecap {
-  ok: number;
-  changed: number;
-  failed: number;
-  skipped: number;
-  unreachable: boolean;
-  warnings: string[];
-}
-interface Recap {
-  ok: boolean;
-  durationMs: number;
-  hosts: Record<string, HostRecap>;
-}
-interface TaskEvent {
-  type: 'task';
-  host: string;
-  task: string;
-  role?: string;
-  handler: boolean;
-  result: { status: string; summary?: string; error?: string };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Retries until `ok` holds, failing with the last value seen. */
-async function eventually<T>(what: string, attempt: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T;
-  for (;;) {
-    last = await attempt();
-    if (ok(last)) return last;
-    if (Date.now() > end) throw new Error(`${what}: after ${timeoutMs / 1000} s still ${JSON.stringify(last)}`);
-    await sleep(500);
-  }
-}
+/** HAProxy and keepalived settle within seconds: a short wait, polled often. */
+const eventually = <T>(what: string, attempt: () => Promise<T>, ok: (v: T) => boolean): Promise<T> => retry(what, attempt, ok, 30_000, 500);
 
 describe.skipIf(skip !== null)(`edge roles on the lab${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let lab: LabHandle;
   let tmp: string;
 
-  /** rigger run PLAYBOOK -i <lab inventory> --json --events FILE: the recap and the task events. */
-  async function rigger(playbook: string, extra: string[] = []): Promise<{ code: number; recap: Recap; events: TaskEvent[]; stderr: string }> {
-    const eventsFile = join(tmp, `events-${Date.now()}.jsonl`);
-    const args = ['bin/rigger.js', 'run', playbook, '-i', lab.inventoryDir, '--json', '--events', eventsFile, ...extra];
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile('node', args, { cwd: ROOT, maxBuffer: 64 << 20, timeout: 1_500_000 }, (err, stdout, stderr) =>
-        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-    const line = r.stdout.trim().split('\n').pop() ?? '';
-    let recap: Recap;
-    try {
-      recap = JSON.parse(line) as Recap;
-    } catch {
-      throw new Error(`rigger ${playbook} printed no JSON recap (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
-    }
-    const events = readFileSync(eventsFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { type: string })
-      .filter((e): e is TaskEvent => e.type === 'task');
-    return { code: r.code, recap, events, stderr: r.stderr };
-  }
+  const rigger = (playbook: string, extra: string[] = []) => runRigger(playbook, lab.inventoryDir, tmp, extra);
 
   /** The lab host as the runtime helpers expect it: something with exec(). */
   const onHost = (host: string) => ({
