@@ -58,12 +58,35 @@ export async function clusterHealth(ctx: Reach, via: string, expected: string[],
       }
     }),
   );
-  // Ask Patroni through a host that answers (a partitioned one would hang the question).
-  const through = answering.includes(via) ? via : expected.find((n) => answering.includes(n));
-  if (!through) throw new TaskError(`no member answers over SSH: ${problems.join('; ')}`);
-  const cluster = await clusterState(await ctx.delegate(through), { port: v.restapi.port });
-  const leaders = cluster.members.filter((m) => m.role === 'leader');
-  if (leaders.length !== 1) throw new TaskError(`expected one leader, found ${leaders.length}: ${describeCluster(cluster)}`);
+  // Ask Patroni on every member that answers (a partitioned one would hang the question), and
+  // judge by the leader's own view: a member just healed from a partition answers from its stale
+  // cache of the DCS (still listing its expired member key, or itself as leader), while the
+  // leader's is fresh, since it must renew the leader key every loop or step down. Members that
+  // disagree on who leads are a problem in themselves: the cluster is not settled.
+  const asked = [...new Set([via, ...expected])].filter((n) => answering.includes(n));
+  if (asked.length === 0) throw new TaskError(`no member answers over SSH: ${problems.join('; ')}`);
+  const views = new Map<string, ClusterState>();
+  await Promise.all(
+    asked.map(async (name) => {
+      try {
+        views.set(name, await clusterState(await ctx.delegate(name), { port: v.restapi.port }));
+      } catch (e) {
+        if (expected.includes(name)) problems.push(`${name} Patroni does not answer: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      }
+    }),
+  );
+  const leaderIn = (c: ClusterState) => {
+    const leaders = c.members.filter((m) => m.role === 'leader');
+    if (leaders.length !== 1) throw new TaskError(`expected one leader, found ${leaders.length}: ${describeCluster(c)}`);
+    return leaders[0]!.name;
+  };
+  const named = new Map([...views].map(([name, c]) => [name, leaderIn(c)]));
+  if (named.size === 0) throw new TaskError(`no member's Patroni answers: ${problems.join('; ')}`);
+  const claimed = [...new Set(named.values())].sort();
+  if (claimed.length > 1) problems.push(`members disagree on the leader (${[...named].sort().map(([n, l]) => `${n} says ${l}`).join(', ')})`);
+  // The leader's own view when it gave one, else the view of the first member that answered.
+  const pick = claimed.find((l) => views.has(l) && named.get(l) === l) ?? [...views.keys()].sort()[0]!;
+  const cluster = views.get(pick)!;
   const leader = leaderOf(cluster);
   for (const name of expected) {
     const m = cluster.members.find((x) => x.name === name);

@@ -19,7 +19,8 @@ import { parseCluster, type Member } from '../../roles/patroni/live.ts';
 import { PatroniVars } from '../../roles/patroni/vars.ts';
 import { patroniConfigFor, renderPatroniYaml } from '../../roles/patroni/render.ts';
 import type { Balancer } from '../../playbooks/day2/context.ts';
-import { replicaProblem, rolloutOrder, STALE_REPLY_SECONDS } from '../../playbooks/day2/members.ts';
+import { clusterHealth, replicaProblem, rolloutOrder, STALE_REPLY_SECONDS } from '../../playbooks/day2/members.ts';
+import type { Delegate } from '../../src/engine/types.ts';
 import { parseSimulation, parseSizes, stackPackages } from '../../playbooks/day2/packages.ts';
 import { withNosync } from '../../playbooks/day2/rollout.ts';
 import { describeWork, hasWork, staleProcessScript, type MemberWork } from '../../playbooks/day2/work.ts';
@@ -200,6 +201,60 @@ Conf libcap2-bin (1:2.66-4+deb12u3+b1 Debian:12.15/oldstable [amd64])
 Conf postgresql-client-15 (15.9-0+deb12u1 Debian:12.8/stable [amd64])
 Conf postgresql-15 (15.9-0+deb12u1 Debian:12.8/stable [amd64])
 `;
+
+describe('clusterHealth', () => {
+  const vars = PatroniVars.parse({
+    restapi: { password: new Secret('api-Secret-1') },
+    authentication: {
+      superuser: { password: new Secret('super-Secret-2') },
+      replication: { password: new Secret('repl-Secret-3') },
+      rewind: { password: new Secret('rewind-Secret-4') },
+    },
+  });
+  const member = (name: string, role: string) => ({ name, role, state: role === 'leader' ? 'running' : 'streaming', timeline: 6, lag: 0 });
+  /** Members answering /cluster with the given views; the leader's pg_stat_replication shows pg2 streaming. */
+  function reach(views: Record<string, unknown>, asked: string[]) {
+    return {
+      async delegate(name: string): Promise<Delegate> {
+        return {
+          host: { name } as Delegate['host'],
+          facts: {} as Delegate['facts'],
+          async exec(script: string) {
+            if (script === 'true') return { code: 0, stdout: '', stderr: '' };
+            if (script.startsWith('curl')) {
+              asked.push(name);
+              return { code: 0, stdout: `${JSON.stringify(views[name])}\n200`, stderr: '' };
+            }
+            return { code: 0, stdout: `${['pg2', 'streaming', '0', '1', 'sync'].join('\x1f')}\n`, stderr: '' };
+          },
+        };
+      },
+    };
+  }
+  const fresh = { members: [member('pg3', 'leader'), member('pg2', 'sync_standby')] };
+
+  it('judges by the leader\'s own view when a healed member still lists its expired key', async () => {
+    const asked: string[] = [];
+    const stale = { members: [member('pg3', 'leader'), member('pg2', 'sync_standby'), member('pg1', 'replica')] };
+    const h = await clusterHealth(reach({ pg1: stale, pg2: fresh, pg3: fresh }, asked), 'pg1', ['pg1', 'pg2', 'pg3'], vars, 1024);
+    expect([...asked].sort()).toEqual(['pg1', 'pg2', 'pg3']);
+    expect(h.leader.name).toBe('pg3');
+    expect(h.problems).toEqual(['pg1 is not a member of cluster pg-cluster']);
+  });
+
+  it('finds the cluster unsettled when a healed former leader still names itself', async () => {
+    const stale = { members: [member('pg1', 'leader'), member('pg2', 'sync_standby'), member('pg3', 'replica')] };
+    const h = await clusterHealth(reach({ pg1: stale, pg2: fresh, pg3: fresh }, []), 'pg1', ['pg1', 'pg2', 'pg3'], vars, 1024);
+    expect(h.problems).toContain('members disagree on the leader (pg1 says pg1, pg2 says pg3, pg3 says pg3)');
+  });
+
+  it('is healthy when every member agrees and every replica streams', async () => {
+    const all = { members: [member('pg3', 'leader'), member('pg2', 'sync_standby')] };
+    const h = await clusterHealth(reach({ pg2: all, pg3: all }, []), 'pg3', ['pg2', 'pg3'], vars, 1024);
+    expect(h.problems).toEqual([]);
+    expect(h.leader.name).toBe('pg3');
+  });
+});
 
 describe('parseSimulation', () => {
   it('reads every Inst line (with and without an epoch) in apt order, ignoring Conf lines', () => {

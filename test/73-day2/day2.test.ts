@@ -48,6 +48,22 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
 
   const leaderOf = (c: ClusterState) => c.members.find((m) => m.role === 'leader')!.name;
 
+  /**
+   * Waits until every member's own Patroni reports the same healthy cluster. One member's view
+   * is not enough after a fault: a host just healed from a partition answers from its cache of
+   * the DCS, still listing itself although its member key expired while it was cut off.
+   */
+  async function settled(what: string, timeoutMs: number, names = DB, also: (c: ClusterState) => boolean = () => true): Promise<ClusterState> {
+    const shape = (c: ClusterState) => JSON.stringify(c.members.map((m) => [m.name, m.role]).sort());
+    const views = await eventually(
+      what,
+      () => Promise.all(names.map((h) => cluster(h))),
+      (vs) => vs.every((c) => healthy(c, names) && also(c) && shape(c) === shape(vs[0]!)),
+      timeoutMs,
+    );
+    return views[0]!;
+  }
+
   /** postmaster PID and start time (postmaster.pid lines 1 and 3) per member. */
   async function postmasters(hosts = DB): Promise<Record<string, { pid: number; start: number }>> {
     const out: Record<string, { pid: number; start: number }> = {};
@@ -113,7 +129,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
       const site = await run('playbooks/site.ts');
       if (!site.recap.ok) throw new Error(`site.ts failed: ${failures(site)}`);
     }
-    await eventually('a healthy cluster', () => cluster('pg1'), (c) => healthy(c), 180_000);
+    await settled('a healthy cluster', 180_000);
     // The client for writes through the VIP (backup1 has postgresql-common's psql wrapper only).
     await inside('backup1', 'dpkg -s postgresql-client-15 >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-client-15 >/dev/null');
   }, 1_800_000);
@@ -157,7 +173,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     expect(report.reads.failed, report.reads.failures.map((f) => f.message).join('\n')).toBe(0);
     expect(report.reads.ok).toBeGreaterThan(50);
     expect(report.servers.length, 'writes landed on the old and the new leader').toBe(2);
-    const c = await eventually('a healthy cluster after the upgrade', () => cluster('pg1'), (x) => healthy(x), 120_000);
+    const c = await settled('a healthy cluster after the upgrade', 120_000);
     expect(leaderOf(c)).not.toBe(oldLeader);
     figures.push(
       `upgrade.ts (${offer.from} -> ${offer.to}) under load: ${secs(upgrade.wallMs)} wall (engine ${secs(upgrade.recap.durationMs)}); ` +
@@ -205,13 +221,13 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     for (const h of DB) expect(after[h]!.pid, `${h} restarted`).not.toBe(before[h]!.pid);
     for (const h of DB.filter((x) => x !== leader)) expect(after[h]!.start, `${h} after the leader`).toBeGreaterThanOrEqual(after[leader]!.start);
     for (const h of DB) expect(await inside(h, "cd / && runuser -u postgres -- psql -X -A -t -c 'show max_connections'"), h).toBe('150');
-    const c = await eventually('a healthy cluster', () => cluster('pg1'), (x) => healthy(x) && x.members.every((m) => !m.pendingRestart), 120_000);
+    const c = await settled('a healthy cluster', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
     expect(leaderOf(c), 'no switchover: restarted in place').toBe(leader);
     // The inventory's value back (site.ts raises it again, replicas first).
     const site = await run('playbooks/site.ts');
     expect(site.recap.ok, failures(site)).toBe(true);
     for (const h of DB) expect(await inside(h, "cd / && runuser -u postgres -- psql -X -A -t -c 'show max_connections'"), h).toBe('200');
-    await eventually('a healthy cluster', () => cluster('pg1'), (x) => healthy(x), 120_000);
+    await settled('a healthy cluster', 120_000);
     figures.push(`lowered max_connections: upgrade.ts restarted ${rolled.join(', ')} (leader first, in place) in ${secs(r.wallMs)}`);
   }, 600_000);
 
@@ -288,7 +304,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     const s = await run('playbooks/switchover.ts');
     expect(s.recap.ok, failures(s)).toBe(true);
     expect(leaderOf(await cluster('pg1'))).toBe(to);
-    const c = await eventually('a healthy cluster after the switchover', () => cluster('pg1'), (x) => healthy(x), 120_000);
+    const c = await settled('a healthy cluster after the switchover', 120_000);
     expect(leaderOf(c)).toBe(to);
     expect(await writeViaVip()).toBe(lab.hosts[to]);
     figures.push(`switchover.ts ${from} -> ${to}: ${secs(s.wallMs)} wall; ${s.events.find((e) => e.result.status === 'changed')?.result.summary}`);
@@ -298,7 +314,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     const from = leaderOf(await cluster('pg1'));
     const d = await run('playbooks/failover-drill.ts');
     expect(d.recap.ok, failures(d)).toBe(true);
-    const c = await eventually('a healthy cluster after the drill', () => cluster('pg1'), (x) => healthy(x), 180_000);
+    const c = await settled('a healthy cluster after the drill', 180_000);
     expect(leaderOf(c)).not.toBe(from);
     expect(c.members.find((m) => m.name === from)?.role).not.toBe('leader');
     expect(lab.hosts[leaderOf(c)]).toBe(await writeViaVip());
@@ -356,7 +372,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
       clearInterval(watch);
       if (partitioned) await lab.fault('heal', sync);
     }
-    const healed = await eventually(`a healthy cluster after healing ${sync}`, () => cluster('pg1'), (x) => healthy(x), 300_000);
+    const healed = await settled(`a healthy cluster after healing ${sync}`, 300_000);
     // Fixed the cause: the same command finishes the rollout.
     const resume = await run('playbooks/upgrade.ts');
     expect(resume.recap.ok, failures(resume)).toBe(true);
@@ -371,7 +387,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     const e = await run('playbooks/enroll.ts', ['-l', 'pg4']);
     expect(e.recap.ok, failures(e)).toBe(true);
     const all = [...DB, 'pg4'];
-    const c = await eventually('pg4 in a healthy cluster', () => cluster('pg1'), (x) => healthy(x, all), 300_000);
+    const c = await settled('pg4 in a healthy cluster', 300_000, all);
     const leader = leaderOf(c);
     // True when enroll.ts returns: it waits for both.
     const links = await inside(leader, `cd / && runuser -u postgres -- psql -X -A -t -c "select state from pg_stat_replication where application_name = 'pg4'"`);
