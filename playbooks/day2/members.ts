@@ -75,17 +75,11 @@ export async function clusterHealth(ctx: Reach, via: string, expected: string[],
       }
     }),
   );
-  const leaderIn = (c: ClusterState) => {
-    const leaders = c.members.filter((m) => m.role === 'leader');
-    if (leaders.length !== 1) throw new TaskError(`expected one leader, found ${leaders.length}: ${describeCluster(c)}`);
-    return leaders[0]!.name;
-  };
-  const named = new Map([...views].map(([name, c]) => [name, leaderIn(c)]));
+  const named = new Map([...views].sort(([a], [b]) => a.localeCompare(b)).map(([name, c]) => [name, leaderOf(c).name]));
   if (named.size === 0) throw new TaskError(`no member's Patroni answers: ${problems.join('; ')}`);
-  const claimed = [...new Set(named.values())].sort();
-  if (claimed.length > 1) problems.push(`members disagree on the leader (${[...named].sort().map(([n, l]) => `${n} says ${l}`).join(', ')})`);
-  // The leader's own view when it gave one, else the view of the first member that answered.
-  const pick = claimed.find((l) => views.has(l) && named.get(l) === l) ?? [...views.keys()].sort()[0]!;
+  if (new Set(named.values()).size > 1) problems.push(`members disagree on the leader (${[...named].map(([n, l]) => `${n} says ${l}`).join(', ')})`);
+  // The view of a member that names itself leader, else the first that answered.
+  const [pick] = [...named].find(([name, l]) => name === l) ?? [...named][0]!;
   const cluster = views.get(pick)!;
   const leader = leaderOf(cluster);
   for (const name of expected) {

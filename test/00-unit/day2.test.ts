@@ -33,6 +33,16 @@ import { memoryInventory } from '../support/inventory.ts';
 
 const DASH = '/bin/dash';
 
+/** Patroni vars for the tests below; passwords that YAML 1.1 (PyYAML, which Patroni uses) would read as booleans when plain. */
+const PATRONI_VARS = PatroniVars.parse({
+  restapi: { password: new Secret('off') },
+  authentication: {
+    superuser: { password: new Secret('super-Secret-2') },
+    replication: { password: new Secret('on') },
+    rewind: { password: new Secret('yes') },
+  },
+});
+
 /** dash -n: parses the script without running it; '' when it is valid sh. */
 function dashSyntax(script: string): string {
   const r = spawnSync(DASH, ['-n'], { input: script, encoding: 'utf8' });
@@ -203,14 +213,7 @@ Conf postgresql-15 (15.9-0+deb12u1 Debian:12.8/stable [amd64])
 `;
 
 describe('clusterHealth', () => {
-  const vars = PatroniVars.parse({
-    restapi: { password: new Secret('api-Secret-1') },
-    authentication: {
-      superuser: { password: new Secret('super-Secret-2') },
-      replication: { password: new Secret('repl-Secret-3') },
-      rewind: { password: new Secret('rewind-Secret-4') },
-    },
-  });
+  const vars = PATRONI_VARS;
   const member = (name: string, role: string) => ({ name, role, state: role === 'leader' ? 'running' : 'streaming', timeline: 6, lag: 0 });
   /** Members answering /cluster with the given views; the leader's pg_stat_replication shows pg2 streaming. */
   function reach(views: Record<string, unknown>, asked: string[]) {
@@ -331,15 +334,7 @@ describe('stackPackages', () => {
 
 describe('withNosync', () => {
   const inv = memoryInventory({ postgres: ['pg1', 'pg2', 'pg3'], etcd: ['pg1', 'pg2', 'pg3'], balancers: ['lb1', 'lb2'] });
-  // Passwords that YAML 1.1 (PyYAML, which Patroni uses) would read as booleans when plain.
-  const vars = PatroniVars.parse({
-    restapi: { password: new Secret('off') },
-    authentication: {
-      superuser: { password: new Secret('super-Secret-2') },
-      replication: { password: new Secret('on') },
-      rewind: { password: new Secret('yes') },
-    },
-  });
+  const vars = PATRONI_VARS;
   const rendered = renderPatroniYaml(patroniConfigFor(vars, inv.hosts.get('pg2')!, inv));
   const read = (text: string) => parse(text, { version: '1.1' }) as Record<string, any>;
 
