@@ -78,7 +78,7 @@ export async function clusterHealth(ctx: Reach, via: string, expected: string[],
   const named = new Map([...views].sort(([a], [b]) => a.localeCompare(b)).map(([name, c]) => [name, leaderOf(c).name]));
   if (named.size === 0) throw new TaskError(`no member's Patroni answers: ${problems.join('; ')}`);
   if (new Set(named.values()).size > 1) problems.push(`members disagree on the leader (${[...named].map(([n, l]) => `${n} says ${l}`).join(', ')})`);
-  // The view of a member that names itself leader, else the first that answered.
+  // The view of a member that names itself leader, else the first by name.
   const [pick] = [...named].find(([name, l]) => name === l) ?? [...named][0]!;
   const cluster = views.get(pick)!;
   const leader = leaderOf(cluster);
