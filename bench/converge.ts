@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { runPlaybook } from '../src/engine/run.ts';
 import { defineRole } from '../src/engine/role.ts';
-import { definePlay, definePlaybook } from '../src/playbook/types.ts';
+import { definePlay, definePlaybook } from '../src/engine/play.ts';
 import { directory, file } from '../src/ops/index.ts';
 import { SshTransport } from '../src/transport/ssh.ts';
 import type { Reporter } from '../src/engine/events.ts';

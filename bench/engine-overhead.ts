@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { runPlaybook } from '../src/engine/run.ts';
 import { defineRole } from '../src/engine/role.ts';
-import { definePlay, definePlaybook } from '../src/playbook/types.ts';
+import { definePlay, definePlaybook } from '../src/engine/play.ts';
 import type { Reporter } from '../src/engine/events.ts';
 import { FakeTransport, fakeGather, fakeHostState, defineFakeOp } from '../test/support/fake-transport.ts';
 import { memoryInventory } from '../test/support/inventory.ts';

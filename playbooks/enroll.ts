@@ -13,7 +13,7 @@
  * the HAProxy backends on every balancer (reloaded, never restarted). It ends when the new
  * member streams from the leader and every balancer routes reads to it.
  */
-import { definePlay, definePlaybook, sequence } from '../src/playbook/types.ts';
+import { definePlay, definePlaybook, sequence } from '../src/engine/play.ts';
 import chrony from '../roles/chrony/index.ts';
 import etcd from '../roles/etcd/index.ts';
 import haproxy from '../roles/haproxy/index.ts';

@@ -7,7 +7,7 @@
  *
  *   npx rigger run playbooks/failover-drill.ts -i inventories/prod
  */
-import { definePlaybook } from '../src/playbook/types.ts';
+import { definePlaybook } from '../src/engine/play.ts';
 import { failoverDrillPlay } from './day2/planned.ts';
 
 export default definePlaybook('failover-drill', failoverDrillPlay());

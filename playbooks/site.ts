@@ -9,7 +9,7 @@
  * The parallel branches assume the balancers are hosts of their own (as in the seeds and the
  * lab): two plays never work on one host at the same time.
  */
-import { definePlay, definePlaybook, parallel, sequence } from '../src/playbook/types.ts';
+import { definePlay, definePlaybook, parallel, sequence } from '../src/engine/play.ts';
 import chrony from '../roles/chrony/index.ts';
 import etcd from '../roles/etcd/index.ts';
 import haproxy from '../roles/haproxy/index.ts';

@@ -6,7 +6,7 @@
  *   npx rigger run playbooks/status.ts -i inventories/lab
  */
 import type { RunTask } from '../src/engine/types.ts';
-import { definePlay, definePlaybook, parallel } from '../src/playbook/types.ts';
+import { definePlay, definePlaybook, parallel } from '../src/engine/play.ts';
 import { clusterState } from '../roles/patroni/live.ts';
 import { routedTo, serverStates } from '../roles/haproxy/runtime.ts';
 import { holdsVip } from '../roles/keepalived/live.ts';

@@ -5,7 +5,7 @@
  *
  *   npx rigger run playbooks/switchover.ts -i inventories/prod [--check]
  */
-import { definePlaybook } from '../src/playbook/types.ts';
+import { definePlaybook } from '../src/engine/play.ts';
 import { switchoverPlay } from './day2/planned.ts';
 
 export default definePlaybook('switchover', switchoverPlay());

@@ -13,7 +13,7 @@
  *
  *   npx rigger run playbooks/upgrade.ts -i inventories/prod [--check]
  */
-import { definePlaybook, sequence } from '../src/playbook/types.ts';
+import { definePlaybook, sequence } from '../src/engine/play.ts';
 import { balancerPlays } from './day2/balancer-plays.ts';
 import { databasePlays } from './day2/database.ts';
 import { etcdPlays } from './day2/etcd-plays.ts';

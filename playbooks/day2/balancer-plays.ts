@@ -7,7 +7,7 @@
  */
 import type { RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask } from '../../src/engine/types.ts';
-import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/playbook/types.ts';
+import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/engine/play.ts';
 import haproxy from '../../roles/haproxy/index.ts';
 import keepalived from '../../roles/keepalived/index.ts';
 import { holdsVip } from '../../roles/keepalived/live.ts';

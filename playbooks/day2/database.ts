@@ -6,7 +6,7 @@
  */
 import type { RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask } from '../../src/engine/types.ts';
-import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/playbook/types.ts';
+import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/engine/play.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState } from '../../roles/patroni/live.ts';
 import { dataDirOf } from '../../roles/patroni/render.ts';

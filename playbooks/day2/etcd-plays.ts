@@ -6,7 +6,7 @@
 import type { RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
-import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/playbook/types.ts';
+import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/engine/play.ts';
 import etcd from '../../roles/etcd/index.ts';
 import { etcdctl, healthAndMembers, quorum, waitUntil, type Remote } from '../../roles/etcd/live.ts';
 import { httpUrl, inventoryMembers } from '../../roles/etcd/render.ts';

@@ -4,7 +4,7 @@
  * (the superuser's password on psql's stdin, never on a command line).
  */
 import { TaskError } from '../../src/engine/types.ts';
-import type { Secret } from '../../src/secrets/secret.ts';
+import type { Secret } from '../../src/core/secret.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import type { Remote } from '../../roles/etcd/live.ts';
 

@@ -5,7 +5,7 @@
 import type { RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
-import { definePlay, type Play } from '../../src/playbook/types.ts';
+import { definePlay, type Play } from '../../src/engine/play.ts';
 import { waitUntil } from '../../roles/etcd/live.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState, describeCluster, isRunning, type Member } from '../../roles/patroni/live.ts';

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { defineRole, type Role, type RoleContext } from '../../src/engine/role.ts';
 import type { Task } from '../../src/engine/types.ts';
-import type { Play } from '../../src/playbook/types.ts';
+import type { Play } from '../../src/engine/play.ts';
 
 const MiB = 1024 * 1024;
 

@@ -4,7 +4,7 @@
  * etcd-server package (data dir /var/lib/etcd/default, /etc/default/etcd).
  */
 import { z } from 'zod';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 
 /** Keys the role renders itself; `settings` may not set them. */
 export const MANAGED_ENV_KEYS = [

@@ -4,7 +4,7 @@
  * a node whose HAProxy is not running (seed 004). Priorities come from inventory order.
  */
 import { z } from 'zod';
-import { SecretSchema } from '../../src/secrets/secret.ts';
+import { SecretSchema } from '../../src/core/secret.ts';
 
 const Ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'expected an IPv4 address');
 const Word = z.string().regex(/^[A-Za-z0-9_.:@-]+$/, 'expected one word (letters, digits, _ . : @ -)');

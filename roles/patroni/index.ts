@@ -13,7 +13,7 @@ import { directory, file, packages, service } from '../../src/ops/index.ts';
 import { clientUrls } from '../etcd/render.ts';
 import { journalTail, settleInside, waitUntil } from '../etcd/live.ts';
 import { unifiedDiff } from '../../src/ops/unified-diff.ts';
-import { MASK, redact } from '../../src/secrets/secret.ts';
+import { MASK, redact } from '../../src/core/secret.ts';
 import { PatroniVars } from './vars.ts';
 import { binDirOf, dcsConfigOf, patroniConfigFor, renderPatroniYaml, renderUnit } from './render.ts';
 import { changedParameters, dcsDiff, dcsPatch, describeChanges, type DcsChange } from './dcs.ts';

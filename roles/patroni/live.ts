@@ -7,7 +7,7 @@
  * its exec — a TaskContext, or a play hook's HostView.
  */
 import { z } from 'zod';
-import type { Secret } from '../../src/secrets/secret.ts';
+import type { Secret } from '../../src/core/secret.ts';
 import { TaskError } from '../../src/engine/types.ts';
 import type { Remote } from '../etcd/live.ts';
 

@@ -4,7 +4,7 @@
  */
 import { stringify } from 'yaml';
 import type { Host, Inventory } from '../../src/inventory/types.ts';
-import type { Secret } from '../../src/secrets/secret.ts';
+import type { Secret } from '../../src/core/secret.ts';
 import { etcdHosts, etcdVarsOf, hostPort, memberAddress } from '../etcd/render.ts';
 import type { ParameterValue, PatroniVars } from './vars.ts';
 

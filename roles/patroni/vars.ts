@@ -6,7 +6,7 @@
  * with a 5 s safety margin; paths from Debian 12's postgresql-15 and patroni packages.
  */
 import { z } from 'zod';
-import { SecretSchema } from '../../src/secrets/secret.ts';
+import { SecretSchema } from '../../src/core/secret.ts';
 
 const port = z.number().int().min(1).max(65535);
 const name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only');

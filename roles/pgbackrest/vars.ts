@@ -6,7 +6,7 @@
  * /var/lib/postgresql/15/main).
  */
 import { z } from 'zod';
-import { SecretSchema } from '../../src/secrets/secret.ts';
+import { SecretSchema } from '../../src/core/secret.ts';
 
 const Name = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -');
 const UserName = z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a user name');

@@ -1,6 +1,6 @@
 /** argv -> typed options for each command. Unknown flags are input errors (exit 1). */
 import { parseArgs } from 'node:util';
-import { InputError } from '../engine/vars.ts';
+import { InputError } from '../core/errors.ts';
 
 export const USAGE = `rigger — typed, agentless orchestration for PostgreSQL HA clusters
 

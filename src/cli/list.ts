@@ -4,12 +4,12 @@
  */
 import type { Inventory } from '../inventory/types.ts';
 import { placeholderFacts } from '../facts/placeholder.ts';
-import type { Playbook } from '../playbook/types.ts';
+import type { Playbook } from '../engine/play.ts';
 import type { PlannedPlay } from '../engine/run.ts';
 import { plays } from '../engine/run.ts';
 import { createTaskContext } from '../engine/context.ts';
 import type { Transport } from '../transport/types.ts';
-import type { Play } from '../playbook/types.ts';
+import type { Play } from '../engine/play.ts';
 
 
 const offline: Transport = {

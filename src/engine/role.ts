@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import type { Task, TaskContext } from './types.ts';
+import { deepMerge } from '../core/merge.ts';
 
 export interface RoleContext<V> extends TaskContext {
   /** The role's vars: schema defaults < playbook `.with()` < inventory (host.vars[role.name]). */
@@ -38,18 +39,4 @@ export function defineRole<S extends z.ZodType>(def: RoleDefinition<S>): Role<S>
     with: (more) => make(deepMerge(overrides, more) as DeepPartial<z.input<S>>),
   });
   return make({} as DeepPartial<z.input<S>>);
-}
-
-/** Objects merge key by key; arrays and scalars replace. */
-export function deepMerge(base: unknown, over: unknown): unknown {
-  if (isPlainObject(base) && isPlainObject(over)) {
-    const out: Record<string, unknown> = { ...base };
-    for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v;
-    return out;
-  }
-  return over === undefined ? base : over;
-}
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 }

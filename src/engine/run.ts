@@ -7,8 +7,8 @@ import type { Inventory, Host } from '../inventory/types.ts';
 import { selectHosts } from '../inventory/pattern.ts';
 import type { Transport } from '../transport/types.ts';
 import { TransportError } from '../transport/types.ts';
-import { redact } from '../secrets/secret.ts';
-import type { GateContext, HookContext, HostView, Play, Playbook, Step } from '../playbook/types.ts';
+import { redact } from '../core/secret.ts';
+import type { GateContext, HookContext, HostView, Play, Playbook, Step } from './play.ts';
 import type { Role, RoleContext } from './role.ts';
 import { TaskError, type Delegate, type TaskContext } from './types.ts';
 import { createTaskContext } from './context.ts';
@@ -18,7 +18,8 @@ import { runEntries, runHandlers, type HostPlayEnv, type TaskEntry } from './hos
 import { HostPool, type Gather, type HostHandle } from './host-pool.ts';
 import { writePending } from './pending.ts';
 import { errorText } from './run-task.ts';
-import { InputError, resolveRoleVars } from './vars.ts';
+import { InputError } from '../core/errors.ts';
+import { resolveRoleVars } from './vars.ts';
 import { emptyRecap, type EngineEvent, type HostRecap, type Reporter, type RunRecap } from './events.ts';
 
 export interface RunOptions {

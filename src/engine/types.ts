@@ -1,6 +1,6 @@
 /**
  * The engine's vocabulary: tasks (ops and custom steps), their typed results, and the
- * context a task sees. Roles and playbooks are built from these (see role.ts, play.ts).
+ * context a task sees. Roles and playbooks are built from these (see role.ts and play.ts).
  */
 import type { ExecOptions, ExecResult } from '../transport/types.ts';
 import type { Host, Inventory } from '../inventory/types.ts';

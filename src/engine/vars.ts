@@ -4,14 +4,10 @@
  */
 import type { z } from 'zod';
 import type { Host, Inventory } from '../inventory/types.ts';
-import { deepMerge, type Role } from './role.ts';
+import type { Role } from './role.ts';
+import { deepMerge } from '../core/merge.ts';
 
-export class InputError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'InputError';
-  }
-}
+
 
 export type VarsResult = { ok: true; vars: unknown } | { ok: false; problems: string[] };
 

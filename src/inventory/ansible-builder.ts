@@ -6,7 +6,7 @@
 import { Problems } from './errors.ts';
 import type { LoadContext } from './ours.ts';
 import { NAME_RE, type RawGroup, type RawHost, type RawInventory, type VarLayer } from './raw.ts';
-import { resolveSecrets } from './secrets.ts';
+import { resolveSecrets } from './secret-refs.ts';
 import type { Vars } from './types.ts';
 
 /** Ansible's own connection vars are mapped or dropped later, never wrapped or kept as vars. */

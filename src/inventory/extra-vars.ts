@@ -5,8 +5,8 @@
  * goes on a command line (it would show in `ps`): such keys are refused.
  */
 import { parse } from 'yaml';
-import { deepMerge } from '../engine/role.ts';
-import { InputError } from '../engine/vars.ts';
+import { deepMerge } from '../core/merge.ts';
+import { InputError } from '../core/errors.ts';
 import type { Inventory } from './types.ts';
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;

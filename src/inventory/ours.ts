@@ -6,7 +6,7 @@ import { Problems, type InventoryProblem } from './errors.ts';
 import { resolvePath } from './paths.ts';
 import { NAME_RE, type ConnectionOverrides, type RawGroup, type RawHost, type RawInventory, type VarLayer } from './raw.ts';
 import { InventoryFileSchema, schemaProblems, type HostEntry } from './schema.ts';
-import { resolveSecrets, type SecretScope } from './secrets.ts';
+import { resolveSecrets, type SecretScope } from './secret-refs.ts';
 import { didYouMean } from './suggest.ts';
 import type { Vars } from './types.ts';
 

@@ -3,7 +3,7 @@
  * top-level var with the source that set it). Secrets show as ********, never their value.
  */
 import { stringify } from 'yaml';
-import { MASK, isSecret, redact } from '../secrets/secret.ts';
+import { MASK, isSecret, redact } from '../core/secret.ts';
 import { selectHosts } from './pattern.ts';
 import type { Connection, Host, Inventory } from './types.ts';
 

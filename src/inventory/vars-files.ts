@@ -10,7 +10,7 @@ import { describeValue, type Problems } from './errors.ts';
 import { isAnsibleKey } from './ansible-builder.ts';
 import { rejectAnsibleKeys, type LoadContext } from './ours.ts';
 import type { Flavor, VarLayer, VarsFiles } from './raw.ts';
-import { resolveSecrets } from './secrets.ts';
+import { resolveSecrets } from './secret-refs.ts';
 import { didYouMean } from './suggest.ts';
 import { readYaml } from './yaml-file.ts';
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument, type ScalarTag } from 'yaml';
 import { InventoryError, displayPath } from './errors.ts';
-import { VaultValue } from './secrets.ts';
+import { VaultValue } from './secret-refs.ts';
 import type { Flavor } from './raw.ts';
 
 const vaultTag: ScalarTag = {

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { TransportError, shQuote } from '../transport/types.ts';
 import { TaskError, type OpPlan, type OpTask, type TaskContext } from '../engine/types.ts';
-import { Secret } from '../secrets/secret.ts';
+import { Secret } from '../core/secret.ts';
 import { AbsolutePath, commandHead, parseSpec, tailLines, taskBase, type OpCommon } from './common.ts';
 
 const CommandSpec = z.object({

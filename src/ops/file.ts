@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
-import { containsSecret } from '../secrets/secret.ts';
+import { containsSecret } from '../core/secret.ts';
 import { TaskError, type OpPlan, type OpTask, type ProbeOutput, type TaskContext } from '../engine/types.ts';
 import { AbsolutePath, AccountName, ModeString, formatMode, modeBits, parseSpec, runOrFail, taskBase, type OpCommon } from './common.ts';
 import { parseKv } from './probe-kv.ts';

@@ -1,7 +1,7 @@
 /** --events FILE: every engine event as one JSON line, for CI and dashboards. */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { EngineEvent, Reporter } from '../engine/events.ts';
-import { redact } from '../secrets/secret.ts';
+import { redact } from '../core/secret.ts';
 
 export class EventsFileReporter implements Reporter {
   readonly #out: WriteStream;

@@ -5,7 +5,7 @@
  */
 import { Listr } from 'listr2';
 import type { EngineEvent, Reporter } from '../engine/events.ts';
-import { redact } from '../secrets/secret.ts';
+import { redact } from '../core/secret.ts';
 import { describe } from './plain.ts';
 
 interface Row {

@@ -4,7 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { EngineEvent, Reporter } from '../engine/events.ts';
-import { redact } from '../secrets/secret.ts';
+import { redact } from '../core/secret.ts';
 import { formatRecap } from './recap.ts';
 
 export interface PlainOptions {

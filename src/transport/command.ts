@@ -2,7 +2,7 @@
  * How a script becomes the one command line a transport runs: `sh -c '<script>'`, or
  * `sudo -n sh -c '<script>'` for become. Shared by the ssh and local transports.
  */
-import { redact } from '../secrets/secret.ts';
+import { redact } from '../core/secret.ts';
 import { shQuote } from './types.ts';
 
 /**

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseDocument } from 'yaml';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { TaskError } from '../../src/engine/types.ts';
 import { parseCluster, type Member } from '../../roles/patroni/live.ts';
 import { PatroniVars } from '../../roles/patroni/vars.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Host, Inventory } from '../../src/inventory/types.ts';
 import { EtcdVars } from '../../roles/etcd/vars.ts';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import {
   clientUrls,
   etcdEnvFor,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KeepalivedVarsSchema } from '../../roles/keepalived/vars.ts';
 import { keepalivedConfig, priorityFor, renderKeepalivedConf, trackWeight, type Placement } from '../../roles/keepalived/render.ts';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { judgeRound, holderScript } from '../../roles/keepalived/live.ts';
 import type { Task } from '../../src/engine/types.ts';
 import keepalived from '../../roles/keepalived/index.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { Group, Host, Inventory } from '../../src/inventory/types.ts';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { PatroniVars } from '../../roles/patroni/vars.ts';
 import { dcsConfigOf, hbaAddress, patroniConfigFor, renderPatroniYaml, renderUnit } from '../../roles/patroni/render.ts';
 import { changedParameters, dcsDiff, dcsPatch, describeChanges } from '../../roles/patroni/dcs.ts';

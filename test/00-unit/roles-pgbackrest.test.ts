@@ -12,7 +12,7 @@ import {
   repoHostConf,
   withManagedBlock,
 } from '../../roles/pgbackrest/render.ts';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { blockFile, blockLines } from '../../roles/pgbackrest/block-file.ts';
 import { peerLines } from '../../roles/pgbackrest/trust.ts';
 import { archiveProblem, checkFingerprint, parseInfo } from '../../roles/pgbackrest/live.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
-import { Secret, redact, MASK } from '../../src/secrets/secret.ts';
+import { Secret, redact, MASK } from '../../src/core/secret.ts';
 
 describe('Secret', () => {
   it('never prints its value', () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadInventory } from '../../src/inventory/load.ts';
-import { isSecret } from '../../src/secrets/secret.ts';
+import { isSecret } from '../../src/core/secret.ts';
 import { FIXTURES, cleanupTmp, errorOf, tmpInventory } from './support.ts';
 
 afterAll(cleanupTmp);

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadInventory } from '../../src/inventory/load.ts';
 import { renderInventory } from '../../src/inventory/show.ts';
-import { MASK, isSecret } from '../../src/secrets/secret.ts';
+import { MASK, isSecret } from '../../src/core/secret.ts';
 import { FIXTURES, cleanupTmp, errorOf, tmpInventory } from './support.ts';
 
 afterAll(cleanupTmp);

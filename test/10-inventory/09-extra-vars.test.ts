@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { applyExtraVars, parseExtraVar } from '../../src/inventory/extra-vars.ts';
 import { parseCli } from '../../src/cli/args.ts';
-import { InputError, resolveRoleVars } from '../../src/engine/vars.ts';
+import { InputError } from '../../src/core/errors.ts';
+import { resolveRoleVars } from '../../src/engine/vars.ts';
 import { rolloutSteps } from '../../playbooks/day2/vars.ts';
 import { memoryInventory } from '../support/inventory.ts';
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { MAX_INLINE_SCRIPT, invocation, scriptHead, sudoRefusal } from '../../src/transport/command.ts';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 
 describe('invocation', () => {
   it('quotes the script as one POSIX sh word', () => {

@@ -14,7 +14,7 @@ import { gatherFacts } from '../../src/facts/gather.ts';
 import type { Host } from '../../src/inventory/types.ts';
 import type { OpTask, TaskContext } from '../../src/engine/types.ts';
 import { runCustom } from '../../src/engine/run-task.ts';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { command, directory, file, group, packages, user, waitFor } from '../../src/ops/index.ts';
 import { TapTransport, converge, convergeBatch, makeCtx } from './helpers.ts';
 

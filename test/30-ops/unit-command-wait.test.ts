@@ -5,7 +5,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { command, waitFor } from '../../src/ops/index.ts';
-import { Secret } from '../../src/secrets/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { runCustom } from '../../src/engine/run-task.ts';
 import { checkBody, waitScript } from '../../src/ops/wait-for.ts';
 import { ShTransport, converge, convergeBatch, makeCtx } from './helpers.ts';

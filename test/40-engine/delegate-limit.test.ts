@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { planPlaybook, runPlaybook, type RunOptions } from '../../src/engine/run.ts';
-import { definePlay, definePlaybook, type Play } from '../../src/playbook/types.ts';
+import { definePlay, definePlaybook, type Play } from '../../src/engine/play.ts';
 import type { EngineEvent, Reporter } from '../../src/engine/events.ts';
 import { TaskError, type Delegate, type Task, type TaskContext } from '../../src/engine/types.ts';
 import type { ExecOptions, ExecResult } from '../../src/transport/types.ts';
 import { TransportError } from '../../src/transport/types.ts';
-import { InputError } from '../../src/engine/vars.ts';
+import { InputError } from '../../src/core/errors.ts';
 import { FakeTransport, fakeGather, fakeHostState, defineFakeOp, type FakeHostState } from '../support/fake-transport.ts';
 import { memoryInventory } from '../support/inventory.ts';
 

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runPlaybook, type RunOptions } from '../../src/engine/run.ts';
 import { defineRole } from '../../src/engine/role.ts';
-import { definePlay, definePlaybook, parallel, type Play } from '../../src/playbook/types.ts';
+import { definePlay, definePlaybook, parallel, type Play } from '../../src/engine/play.ts';
 import type { EngineEvent, Reporter } from '../../src/engine/events.ts';
 import type { Task } from '../../src/engine/types.ts';
 import { PENDING_FILE } from '../../src/engine/pending.ts';
-import { InputError } from '../../src/engine/vars.ts';
+import { InputError } from '../../src/core/errors.ts';
 import { FakeTransport, fakeGather, fakeHostState, defineFakeOp, type FakeHostState } from '../support/fake-transport.ts';
 import { memoryInventory } from '../support/inventory.ts';
 

@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { loadInventory } from '../../src/inventory/index.ts';
 import { selectHosts } from '../../src/inventory/pattern.ts';
 import { resolveRoleVars } from '../../src/engine/vars.ts';
-import type { Play, Step } from '../../src/playbook/types.ts';
-import { isSecret } from '../../src/secrets/secret.ts';
+import type { Play, Step } from '../../src/engine/play.ts';
+import { isSecret } from '../../src/core/secret.ts';
 import site from '../../playbooks/site.ts';
 
 const env = {

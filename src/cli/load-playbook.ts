@@ -2,8 +2,8 @@
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { InputError } from '../engine/vars.ts';
-import type { Playbook } from './types.ts';
+import { InputError } from '../core/errors.ts';
+import type { Playbook } from '../engine/play.ts';
 
 export async function loadPlaybook(path: string): Promise<Playbook> {
   const abs = resolve(path);

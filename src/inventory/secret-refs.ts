@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { displayPath, type Problems } from './errors.ts';
 import { resolvePath } from './paths.ts';
 import { joinField } from './schema.ts';
-import { Secret, isSecret } from '../secrets/secret.ts';
+import { Secret, isSecret } from '../core/secret.ts';
 import type { Vars } from './types.ts';
 
 export const SENSITIVE_KEY = /password|passwd|secret|token|api[_-]?key|private[_-]?key/i;

@@ -1,8 +1,8 @@
 /**
  * Plays and playbooks. A playbook file default-exports `definePlaybook(...)`.
  */
-import type { Role } from '../engine/role.ts';
-import type { Delegate, Task, TaskContext } from '../engine/types.ts';
+import type { Role } from './role.ts';
+import type { Delegate, Task, TaskContext } from './types.ts';
 import type { ExecOptions, ExecResult } from '../transport/types.ts';
 import type { Host, Inventory } from '../inventory/types.ts';
 import type { Facts } from '../facts/types.ts';
