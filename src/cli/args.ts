@@ -100,12 +100,14 @@ export function parseCli(argv: string[]): CliArgs {
   }
   const v = parsed.values;
   if (!v.inventory) throw new InputError(['missing -i/--inventory PATH']);
+  if (v.limit !== undefined && v.limit.trim() === '')
+    throw new InputError([`-l/--limit ${JSON.stringify(v.limit)}: an empty limit would select every host; give a host or group pattern, or leave -l out`]);
   const common: CommonOptions = {
     inventory: v.inventory,
     json: v.json,
     acceptNewHostKeys: v['accept-new-host-keys'],
     insecureSkipHostKeyCheck: v['insecure-no-host-key-check'],
-    ...(v.limit ? { limit: v.limit } : {}),
+    ...(v.limit !== undefined ? { limit: v.limit } : {}),
     ...(v['known-hosts'] ? { knownHosts: v['known-hosts'] } : {}),
   };
   if (command !== 'run') {

@@ -12,6 +12,8 @@ import { gatherFacts } from '../facts/gather.ts';
 import { loadPlaybook } from './load-playbook.ts';
 import { planPlaybook, runPlaybook } from '../engine/run.ts';
 import { redact } from '../core/secret.ts';
+import { InputError } from '../core/errors.ts';
+import type { Inventory } from '../inventory/types.ts';
 import type { Reporter } from '../engine/events.ts';
 import { PlainReporter } from '../report/plain.ts';
 import { ListrReporter } from '../report/listr.ts';
@@ -37,12 +39,20 @@ async function dispatch(args: Exclude<CliArgs, { command: 'help' }>): Promise<nu
   if (args.insecureSkipHostKeyCheck)
     process.stderr.write('\n!!! WARNING: host key checking is OFF (--insecure-no-host-key-check). Anyone on the path can impersonate your hosts. !!!\n\n');
   const inv = await loadInventory(args.inventory, inventoryOptions(args));
+  checkLimit(inv, args.limit);
   if (args.command === 'inventory') {
     process.stdout.write(renderInventory(inv, { json: args.json, ...(args.limit ? { limit: args.limit } : {}) }) + '\n');
     return 0;
   }
   if (args.command === 'facts') return facts(args, inv);
   return run(args, inv);
+}
+
+/** A limit that selects no host is a mistake (as ansible-playbook says), not a run that does nothing. */
+function checkLimit(inv: Inventory, limit: string | undefined): void {
+  if (limit === undefined) return;
+  if (selectHosts(inv, 'all', limit).length === 0)
+    throw new InputError([`-l/--limit ${JSON.stringify(limit)}: matches no host of ${inv.source}`]);
 }
 
 function inventoryOptions(args: CommonOptions) {

@@ -1,0 +1,141 @@
+/**
+ * Bad command lines and inventories, through the real CLI (`node bin/rigger.js`): each is
+ * refused before any host is touched, with an exit code as ansible-playbook's (1 bad input,
+ * 4 unreachable) and an error naming what is wrong. When a loopback sshd can run, the good
+ * inventory every case starts from points at it, and its log must show no connection.
+ *
+ * Adding a case is one row in CASES: the files it writes (over the base inventory), the
+ * arguments, the exit code, and words the error must contain. In files and arguments,
+ * {dir} {port} {user} {key} {known} {playbook} are replaced by the case's temp dir, the sshd's
+ * port, user, private key and known_hosts, and the demo playbook.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { startSshd, sshdSkipReason, type TestSshd } from '../support/sshd.ts';
+
+const BIN = resolve('bin/rigger.js');
+const PLAYBOOK = resolve('test/fixtures/playbooks/demo.ts');
+const SECRET = 'Pw-' + Math.random().toString(36).slice(2) + '-bad9';
+
+interface Case {
+  name: string;
+  /** Files to write under {dir}, over BASE (null removes a base file). */
+  files?: Record<string, string | null>;
+  args: string[];
+  /** Environment over the base (DEMO_PASSWORD set); null unsets a variable. */
+  env?: Record<string, string | null>;
+  /** Expected exit status (default 1: bad input). */
+  code?: number;
+  /** Words (or patterns) stderr must contain. */
+  says: Array<string | RegExp>;
+}
+
+/** The good inventory each case starts from: an Ansible INI inventory at the loopback sshd. */
+const BASE: Record<string, string> = {
+  'inv/hosts': '[app]\nh1 ansible_host=127.0.0.1 ansible_port={port} ansible_user={user} ansible_ssh_private_key_file={key} ansible_become=true\n',
+  'inv/group_vars/app.yml': 'demo:\n  dir: {dir}/target\n  password: { secret: { env: DEMO_PASSWORD } }\n',
+};
+
+/** `rigger run PLAYBOOK -i {dir}/inv --known-hosts {known} ...extra` */
+const run = (...extra: string[]) => ['run', '{playbook}', '-i', '{dir}/inv', '--known-hosts', '{known}', ...extra];
+/** The base inventory with h1's host line replaced. */
+const hostLine = (line: string) => ({ 'inv/hosts': `[app]\n${line}\n` });
+const H1 = 'h1 ansible_host=127.0.0.1 ansible_port={port} ansible_user={user} ansible_ssh_private_key_file={key}';
+
+export const CASES: Case[] = [
+  // command line
+  { name: 'unknown command', args: ['deploy', '-i', '{dir}/inv'], says: ['unknown command', 'deploy'] },
+  { name: 'unknown flag', args: run('--chek'), says: ['--chek'] },
+  { name: 'missing -i', args: ['run', '{playbook}'], says: ['-i/--inventory'] },
+  { name: 'missing playbook argument', args: ['run', '-i', '{dir}/inv'], says: ['PLAYBOOK'] },
+  { name: 'playbook file not found', args: ['run', '{dir}/nope.ts', '-i', '{dir}/inv'], says: ['nope.ts', 'not found'] },
+  { name: 'playbook without a default playbook export', files: { 'pb.mts': 'export const x = 1;\n' }, args: ['run', '{dir}/pb.mts', '-i', '{dir}/inv'], says: ['pb.mts', 'definePlaybook'] },
+  { name: 'two playbooks', args: run('{playbook}'), says: ['unexpected argument'] },
+  { name: '-f zero', args: run('-f', '0'), says: ['--forks', '"0"'] },
+  { name: '-f not a number', args: run('--forks', 'many'), says: ['--forks', '"many"'] },
+  { name: '-e without =', args: run('-e', 'rollout'), says: ['-e "rollout"', 'KEY=VALUE'] },
+  { name: '-e secret-looking key', args: run('-e', 'demo.password=x'), says: ['demo.password', 'secrets never go on a command line'] },
+  { name: '-e wrong type for a role var', args: run('-e', 'demo.fail=maybe'), says: ['demo.fail', '--extra-vars', 'boolean'] },
+  // --limit
+  { name: 'blank -l', args: run('-l', ''), says: ['-l/--limit ""', 'empty limit would select every host'] },
+  { name: 'spaces-only -l', args: run('-l', '  '), says: ['empty limit would select every host'] },
+  { name: 'unknown group in -l', args: run('-l', 'nosuchgroup'), says: ['--limit', 'unknown group or host "nosuchgroup"'] },
+  { name: '-l matching no host', args: run('-l', 'app:&ungrouped'), says: ['-l/--limit "app:&ungrouped"', 'matches no host'] },
+  { name: 'blank -l for inventory', args: ['inventory', '-i', '{dir}/inv', '-l', ''], says: ['empty limit would select every host'] },
+  { name: 'blank -l for facts', args: ['facts', '-i', '{dir}/inv', '--limit='], says: ['empty limit would select every host'] },
+  // inventory
+  { name: 'inventory path missing', args: ['run', '{playbook}', '-i', '{dir}/nowhere'], says: ['nowhere', 'no such file'] },
+  { name: 'bad port in the inventory', files: hostLine(H1.replace('{port}', 'abc')), args: run(), says: ['hosts', 'host h1', 'ansible_port', 'port number'] },
+  { name: 'unset secret env for run', args: run(), env: { DEMO_PASSWORD: null }, says: ['group_vars/app.yml', 'group app', 'demo.password.secret', 'DEMO_PASSWORD is not set'] },
+  { name: 'wrong type of a role var', files: { 'inv/host_vars/h1.yml': 'demo:\n  fail: maybe-not\n' }, args: run(), says: ['host_vars/h1.yml', 'host h1', 'demo.fail'] },
+  // unreachable (exit 4), for contrast: the run goes as far as connecting
+  { name: 'unreachable host', files: hostLine(H1.replace('{port}', '1')), args: run(), code: 4, says: [] },
+];
+
+const skip = sshdSkipReason();
+
+describe('bad input is refused before any host is touched', () => {
+  let sshd: TestSshd | undefined;
+  let work: string;
+  const log = () => (sshd ? readFileSync(join(sshd.dir, 'sshd.log'), 'utf8') : '');
+
+  beforeAll(async () => {
+    if (!skip) {
+      sshd = await startSshd();
+      // startSshd's readiness probe is a connection too: let its lines reach the log first.
+      for (let i = 0; i < 40 && !/Connection closed/.test(log()); i++) await new Promise((d) => setTimeout(d, 50));
+    }
+    work = mkdtempSync(join(tmpdir(), 'rigger-bad-'));
+  });
+  afterAll(async () => {
+    await sshd?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const dir = mkdtempSync(join(work, 'case-'));
+    const fill = (s: string) =>
+      s
+        .replaceAll('{dir}', dir)
+        .replaceAll('{port}', String(sshd?.port ?? 1))
+        .replaceAll('{user}', sshd?.user ?? 'nobody')
+        .replaceAll('{key}', sshd?.userKey ?? join(dir, 'no-key'))
+        .replaceAll('{known}', sshd?.knownHosts ?? join(dir, 'known_hosts'))
+        .replaceAll('{playbook}', PLAYBOOK);
+    for (const [path, body] of Object.entries({ ...BASE, ...c.files })) {
+      if (body === null) continue;
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), fill(body));
+    }
+    chmodSync(dir, 0o755);
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), CI: 'true', DEMO_PASSWORD: SECRET };
+    for (const [k, v] of Object.entries(c.env ?? {})) {
+      if (v === null) delete env[k];
+      else env[k] = v;
+    }
+    const before = log().length;
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+      execFile(process.execPath, [BIN, ...c.args.map(fill)], { env, timeout: 60_000 }, (err, stdout, stderr) =>
+        done({ code: err ? (typeof err.code === 'number' ? err.code : 99) : 0, stdout, stderr }),
+      ),
+    );
+    const expected = c.code ?? 1;
+    expect(r.code, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(expected);
+    for (const w of c.says) {
+      if (typeof w === 'string') expect(r.stderr).toContain(w);
+      else expect(r.stderr).toMatch(w);
+    }
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+    if (expected === 1) {
+      expect(r.stderr.trim().split('\n').length, r.stderr).toBeLessThan(20); // an error, not a stack trace
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      if (sshd) {
+        await new Promise((d) => setTimeout(d, 100));
+        expect(log().slice(before)).not.toMatch(/Connection from|Accepted|session opened/);
+      }
+    }
+  });
+});
