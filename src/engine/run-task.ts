@@ -3,7 +3,8 @@
  * batches probes of consecutive ops (see host-runner.ts); this is the one-at-a-time path,
  * also what tests use to drive one op.
  */
-import { TaskError, type OpTask, type ProbeOutput, type RunTask, type TaskContext, type TaskResult } from './types.ts';
+import { runOpCommands } from './op-commands.ts';
+import { TaskError, type OpPlan, type OpTask, type ProbeOutput, type RunTask, type TaskContext, type TaskResult } from './types.ts';
 
 export async function probeOne(ctx: TaskContext, op: OpTask): Promise<ProbeOutput> {
   if (op.probe === null) return { code: 0, stdout: '' };
@@ -16,9 +17,15 @@ export async function settleOp(ctx: TaskContext, op: OpTask, probe: ProbeOutput)
   return guard(op.mayFail ?? false, async () => {
     const plan = await op.plan(probe, ctx);
     if (!plan.change) return { status: 'ok', ...(plan.message ? { message: plan.message } : {}) };
-    if (!ctx.check) await plan.apply(ctx);
+    if (!ctx.check) await applyPlan(ctx, plan);
     return { status: 'changed', summary: plan.summary, ...(plan.diff !== undefined ? { diff: plan.diff } : {}) };
   });
+}
+
+/** Makes a planned change: its commands, or (escape hatch) its apply closure. */
+export async function applyPlan(ctx: TaskContext, plan: Extract<OpPlan, { change: true }>): Promise<void> {
+  if (plan.apply) await plan.apply(ctx);
+  else await runOpCommands(ctx, plan.commands);
 }
 
 export async function runOp(ctx: TaskContext, op: OpTask): Promise<TaskResult> {

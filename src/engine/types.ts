@@ -5,6 +5,7 @@
 import type { ExecOptions, ExecResult } from '../transport/types.ts';
 import type { Host, Inventory } from '../inventory/types.ts';
 import type { Facts } from '../facts/types.ts';
+import type { Secret } from '../core/secret.ts';
 
 export type TaskStatus = 'ok' | 'changed' | 'skipped' | 'failed';
 
@@ -62,18 +63,70 @@ export interface ProbeOutput {
   stdout: string;
 }
 
+/**
+ * One step of an op's change, as data: the engine runs it (src/engine/op-commands.ts), tests
+ * compare it. A non-zero exit fails the task with a message shaped by `failure`.
+ */
+export interface OpCommand {
+  /** POSIX sh run on the host. */
+  script: string;
+  /** Fed to the script's stdin: how file content and secrets reach the host (a Secret is revealed only here). */
+  stdin?: string | Buffer | Secret;
+  /** Deadline for this command (the transport's timeout error unless `failure` says otherwise). */
+  timeoutMs?: number;
+  /** What the step does, for the error: "<what> failed (exit N)". */
+  what: string;
+  /** How a failure reads; default `{ style: 'tail' }`. */
+  failure?: OpFailure;
+}
+
+/** The shapes of an OpCommand failure message (each is the text an op has always produced). */
+export type OpFailure =
+  /** "<what> failed (exit N):\n<last `lines` (default 10) lines of stderr, else stdout>" */
+  | { style: 'tail'; lines?: number }
+  /**
+   * "<what> failed (exit N): <last `lines` lines of stderr, else stdout>" on the same line.
+   * `warnOnly`: the failure is a warning, the change still counts and later commands are skipped.
+   */
+  | { style: 'inline'; lines: number; warnOnly?: boolean }
+  /**
+   * A user's command: "<what> failed (exit N): <head>\n<last 10 lines>", and a timeout reads
+   * "<what> timed out after Ns: <head>".
+   */
+  | { style: 'command'; head: string }
+  /**
+   * systemctl steps: "<what> failed (exit N): <last 5 stderr lines before @@journal>", then the
+   * unit's journal lines the script printed after a `@@journal` line on stderr.
+   */
+  | { style: 'journal'; unit: string };
+
+/** The change branch shared by both forms of a change. */
+interface OpChangeBase {
+  change: true;
+  /** One line: what will change ("mode 0644 -> 0600", "install etcd-server"). */
+  summary: string;
+  /** Unified diff for file content (shown with --diff; redacted). */
+  diff?: string;
+}
+
 /** An op's decision after comparing the probed state with the wanted state. */
 export type OpPlan =
   | { change: false; message?: string }
-  | {
-      change: true;
-      /** One line: what will change ("mode 0644 -> 0600", "install etcd-server"). */
-      summary: string;
-      /** Unified diff for file content (shown with --diff; redacted). */
-      diff?: string;
-      /** Makes the change. Not called in check mode. Throw to fail the task. */
+  | (OpChangeBase & {
+      /** The change as data, run in order (none in check mode); the first failure fails the task. */
+      commands: OpCommand[];
+      apply?: never;
+    })
+  | (OpChangeBase & {
+      /**
+       * Escape hatch: a change that is code, not data. No op in src/ops needs it; steps written
+       * inside roles (pgbackrest's key exchange, softdog's device wait) and the engine tests' toy
+       * ops still use it, and it stays until they say their change as commands. Not called in
+       * check mode. Throw to fail the task.
+       */
       apply(ctx: TaskContext): Promise<void>;
-    };
+      commands?: never;
+    });
 
 interface TaskBase {
   /** Shown in output and the recap; also what --list-tasks prints. */

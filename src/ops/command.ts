@@ -4,10 +4,10 @@
  * stdin may carry a Secret: it is revealed only into the exec's stdin.
  */
 import { z } from 'zod';
-import { TransportError, shQuote } from '../transport/types.ts';
-import { TaskError, type OpPlan, type OpTask, type TaskContext } from '../engine/types.ts';
+import { shQuote } from '../transport/types.ts';
+import type { OpPlan, OpTask } from '../engine/types.ts';
 import { Secret } from '../core/secret.ts';
-import { AbsolutePath, commandHead, parseSpec, tailLines, taskBase, type OpCommon } from './common.ts';
+import { AbsolutePath, commandHead, parseSpec, taskBase, type OpCommon } from './common.ts';
 
 const CommandSpec = z.object({
   cmd: z.string().trim().min(1, 'empty command'),
@@ -46,22 +46,14 @@ export function command(o: CommandOptions): OpTask {
     plan(probe): OpPlan {
       const skip = /^@@skip (\w+)$/m.exec(probe.stdout);
       if (skip) return { change: false, message: `not needed: ${SKIP_REASONS[skip[1]!]?.(spec) ?? skip[1]}` };
-      return { change: true, summary: `run: ${head}`, apply: (ctx) => runCommand(ctx, spec.cmd, spec.stdin, spec.timeoutMs) };
+      const command = {
+        script: spec.cmd,
+        ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}),
+        ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+        what: 'command',
+        failure: { style: 'command', head: commandHead(spec.cmd, 120) },
+      } as const;
+      return { change: true, summary: `run: ${head}`, commands: [command] };
     },
   };
-}
-
-async function runCommand(ctx: TaskContext, cmd: string, stdin: string | Secret | undefined, timeoutMs: number | undefined): Promise<void> {
-  const input = stdin instanceof Secret ? stdin.reveal() : stdin;
-  let r;
-  try {
-    r = await ctx.exec(cmd, { ...(input !== undefined ? { stdin: input } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
-  } catch (e) {
-    if (e instanceof TransportError && e.kind === 'timeout') throw new TaskError(`command timed out after ${(timeoutMs ?? 0) / 1000}s: ${commandHead(cmd, 120)}`);
-    throw e;
-  }
-  if (r.code !== 0) {
-    const out = tailLines(r.stderr.trim() ? r.stderr : r.stdout, 10);
-    throw new TaskError(`command failed (exit ${r.code}): ${commandHead(cmd, 120)}${out ? `\n${out}` : ''}`);
-  }
 }

@@ -1,10 +1,9 @@
 /**
  * What every op shares: the common task options, the default-name helper, spec validation
- * with readable errors, and a script runner whose failures carry the output tail.
+ * with readable errors, and the text helpers for names and messages.
  */
 import { z } from 'zod';
-import type { ExecOptions } from '../transport/types.ts';
-import { TaskError, type TaskContext } from '../engine/types.ts';
+import type { TaskContext } from '../engine/types.ts';
 
 export interface OpCommon {
   /** Overrides the derived name ("file /etc/x", "service patroni (started)"). */
@@ -62,27 +61,13 @@ export function formatMode(bits: number): string {
   return bits.toString(8).padStart(4, '0');
 }
 
-/** The last `n` non-empty lines of some output. */
-export function tailLines(text: string, n: number): string {
-  return text.trimEnd().split('\n').slice(-n).join('\n');
-}
+export { tailLines } from '../engine/op-commands.ts';
 
 /** First line of a command, shortened, for names and messages. */
 export function commandHead(cmd: string, max = 60): string {
   const first = cmd.trim().split('\n')[0] ?? '';
   const more = first.length > max || cmd.trim().includes('\n');
   return more ? `${first.slice(0, max)}…` : first;
-}
-
-/**
- * Runs a script and throws a TaskError "<what> failed (exit N)" with the tail of its output.
- * Returns stdout. Used where the generic ctx.run message would not say what was being done.
- */
-export async function runOrFail(ctx: TaskContext, what: string, script: string, opts?: ExecOptions, tail = 10): Promise<string> {
-  const r = await ctx.exec(script, opts);
-  if (r.code === 0) return r.stdout;
-  const out = tailLines(r.stderr.trim() ? r.stderr : r.stdout, tail);
-  throw new TaskError(`${what} failed (exit ${r.code})${out ? `:\n${out}` : ''}`);
 }
 
 /** Common options of ops whose `name` is the managed object (unit, user, group). */

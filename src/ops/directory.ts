@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
 import { TaskError, type OpPlan, type OpTask } from '../engine/types.ts';
-import { AbsolutePath, AccountName, ModeString, parseSpec, runOrFail, taskBase, type OpCommon } from './common.ts';
-import { metadataChanges, metadataCommands, parsePathState, pathProbe } from './file.ts';
+import { AbsolutePath, AccountName, ModeString, parseSpec, taskBase, type OpCommon } from './common.ts';
+import { metadataChanges, metadataCommands, parsePathState, pathProbe, setMetadata } from './file.ts';
 
 const DirectorySpec = z.object({
   path: AbsolutePath,
@@ -33,14 +33,14 @@ export function directory(o: DirectoryOptions): OpTask {
       if (absent) {
         if (cur.type === 'absent') return { change: false };
         if (cur.type !== 'dir') throw new TaskError(`${path} is not a directory (${cur.type}); not removing it`);
-        return { change: true, summary: 'remove (recursively)', apply: (c) => runOrFail(c, `remove ${path}`, `rm -rf -- ${q}`).then(() => {}) };
+        return { change: true, summary: 'remove (recursively)', commands: [{ script: `rm -rf -- ${q}`, what: `remove ${path}` }] };
       }
       if (cur.type === 'absent') {
         const what = [spec.mode && `mode ${spec.mode}`, spec.owner && `owner ${spec.owner}`, spec.group && `group ${spec.group}`].filter(Boolean);
         return {
           change: true,
           summary: `create${what.length ? ` (${what.join(', ')})` : ''}`,
-          apply: (c) => runOrFail(c, `create ${path}`, ['set -e', `mkdir -p -- ${q}`, ...metadataCommands(q, meta)].join('\n')).then(() => {}),
+          commands: [{ script: ['set -e', `mkdir -p -- ${q}`, ...metadataCommands(q, meta)].join('\n'), what: `create ${path}` }],
         };
       }
       if (cur.type !== 'dir') throw new TaskError(`${path} exists and is not a directory (${cur.type})`);
@@ -49,7 +49,7 @@ export function directory(o: DirectoryOptions): OpTask {
       return {
         change: true,
         summary: changes.join(', '),
-        apply: (c) => runOrFail(c, `set mode/owner of ${path}`, ['set -e', ...metadataCommands(q, meta)].join('\n')).then(() => {}),
+        commands: [setMetadata(path, q, meta)],
       };
     },
   };

@@ -1,16 +1,16 @@
 /**
  * file: a regular file's content, mode and ownership. The probe reports metadata and a
  * sha256 (never the content); content goes to the host only through stdin, into a temp
- * file next to the target that is validated and then renamed over it in one exec.
+ * file next to the target that is validated and then renamed over it in one command.
  */
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
 import { containsSecret } from '../core/secret.ts';
-import { TaskError, type OpPlan, type OpTask, type ProbeOutput, type TaskContext } from '../engine/types.ts';
-import { AbsolutePath, AccountName, ModeString, formatMode, modeBits, parseSpec, runOrFail, taskBase, type OpCommon } from './common.ts';
-import { parseKv } from './probe-kv.ts';
+import { TaskError, type OpCommand, type OpPlan, type OpTask, type ProbeOutput, type TaskContext } from '../engine/types.ts';
+import { AbsolutePath, AccountName, ModeString, formatMode, modeBits, parseSpec, taskBase, type OpCommon } from './common.ts';
+import { parseKv } from '../facts/probe-kv.ts';
 import { isText, unifiedDiff } from './unified-diff.ts';
 
 const FileSpec = z.object({
@@ -97,6 +97,11 @@ export function metadataCommands(target: string, want: { mode?: string | undefin
   return out;
 }
 
+/** The command that sets mode/owner/group of an existing `path` (`target`: its quoted word). */
+export function setMetadata(path: string, target: string, want: Parameters<typeof metadataCommands>[1]): OpCommand {
+  return { script: ['set -e', ...metadataCommands(target, want)].join('\n'), what: `set mode/owner of ${path}` };
+}
+
 export interface WriteSpec {
   mode: string;
   owner?: string | undefined;
@@ -155,7 +160,7 @@ export function file(o: FileOptions): OpTask {
         return {
           change: true,
           summary: cur.type === 'link' ? 'remove symlink' : `remove (${cur.size} bytes)`,
-          apply: (c) => runOrFail(c, `remove ${path}`, `rm -f -- ${shQuote(path)}`).then(() => {}),
+          commands: [{ script: `rm -f -- ${shQuote(path)}`, what: `remove ${path}` }],
         };
       }
 
@@ -169,7 +174,7 @@ export function file(o: FileOptions): OpTask {
         return {
           change: true,
           summary: changes.join(', '),
-          apply: (c) => runOrFail(c, `set mode/owner of ${path}`, ['set -e', ...metadataCommands(shQuote(path), meta)].join('\n')).then(() => {}),
+          commands: [setMetadata(path, shQuote(path), meta)],
         };
       }
 
@@ -193,7 +198,7 @@ export function file(o: FileOptions): OpTask {
         change: true,
         summary: summary.join(', '),
         ...(diff !== undefined ? { diff } : {}),
-        apply: (c) => runOrFail(c, `write ${path}`, atomicWriteScript(path, write), { stdin: body }).then(() => {}),
+        commands: [{ script: atomicWriteScript(path, write), stdin: body, what: `write ${path}` }],
       };
     },
   };

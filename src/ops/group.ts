@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
 import { TaskError, type OpPlan, type OpTask } from '../engine/types.ts';
-import { AccountName, parseSpec, runOrFail, namedTaskBase, type NamedOpCommon } from './common.ts';
+import { AccountName, parseSpec, namedTaskBase, type NamedOpCommon } from './common.ts';
 
 const GroupSpec = z.object({
   name: AccountName,
@@ -33,7 +33,7 @@ export function group(o: GroupOptions): OpTask {
       const cur = parseGroup(probe.stdout, spec.name);
       if (spec.state === 'absent') {
         if (!cur) return { change: false };
-        return { change: true, summary: 'remove', apply: (c) => runOrFail(c, `groupdel ${spec.name}`, `groupdel ${q}`).then(() => {}) };
+        return { change: true, summary: 'remove', commands: [{ script: `groupdel ${q}`, what: `groupdel ${spec.name}` }] };
       }
       if (!cur) {
         const args = [...(spec.system ? ['--system'] : []), ...(spec.gid !== undefined ? ['--gid', String(spec.gid)] : [])];
@@ -41,14 +41,14 @@ export function group(o: GroupOptions): OpTask {
         return {
           change: true,
           summary: `create${what.length ? ` (${what.join(', ')})` : ''}`,
-          apply: (c) => runOrFail(c, `groupadd ${spec.name}`, `groupadd ${args.map(shQuote).join(' ')} ${q}`).then(() => {}),
+          commands: [{ script: `groupadd ${args.map(shQuote).join(' ')} ${q}`, what: `groupadd ${spec.name}` }],
         };
       }
       if (spec.gid !== undefined && spec.gid !== cur.gid) {
         return {
           change: true,
           summary: `gid ${cur.gid} -> ${spec.gid}`,
-          apply: (c) => runOrFail(c, `groupmod ${spec.name}`, `groupmod --gid ${spec.gid} ${q}`).then(() => {}),
+          commands: [{ script: `groupmod --gid ${spec.gid} ${q}`, what: `groupmod ${spec.name}` }],
         };
       }
       return { change: false };

@@ -5,10 +5,10 @@
  */
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
-import { TaskError, type OpPlan, type OpTask, type TaskContext } from '../engine/types.ts';
-import { namedTaskBase, parseSpec, tailLines, type NamedOpCommon } from './common.ts';
+import { TaskError, type OpCommand, type OpPlan, type OpTask, type TaskContext } from '../engine/types.ts';
+import { namedTaskBase, parseSpec, type NamedOpCommon } from './common.ts';
 import { atomicWriteScript } from './file.ts';
-import { parseKv } from './probe-kv.ts';
+import { parseKv } from '../facts/probe-kv.ts';
 
 const KernelModuleSpec = z.object({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected a kernel module name'),
@@ -74,7 +74,7 @@ export function kernelModule(o: KernelModuleOptions): OpTask {
       const persist = spec.persist && !cur.builtin && !cur.persisted;
       if (present && !persist) return { change: false, ...(cur.builtin && !cur.loaded ? { message: 'built into the kernel' } : {}) };
       const summary = [!present && `load ${name}`, persist && `persist in ${conf}`].filter(Boolean).join(', ');
-      return { change: true, summary, apply: (c) => applyModule(c, name, !present, persist, spec.ifUnavailable) };
+      return { change: true, summary, commands: [moduleCommand(name, !present, persist, spec.ifUnavailable)] };
     },
   };
 }
@@ -94,7 +94,8 @@ function unavailable(ctx: TaskContext, name: string, why: string, policy: 'fail'
   return { change: false, message: `unavailable: ${why}` };
 }
 
-async function applyModule(ctx: TaskContext, name: string, load: boolean, persist: boolean, policy: 'fail' | 'warn'): Promise<void> {
+/** Loads and/or persists in one command; `warn`: a module that will not load is a warning. */
+function moduleCommand(name: string, load: boolean, persist: boolean, policy: 'fail' | 'warn'): OpCommand {
   const conf = modulesLoadPath(name);
   const script = [
     'set -e',
@@ -102,12 +103,10 @@ async function applyModule(ctx: TaskContext, name: string, load: boolean, persis
     ...(load ? [`modprobe -- ${shQuote(name)}`] : []),
     ...(persist ? ['mkdir -p /etc/modules-load.d', atomicWriteScript(conf, { mode: '0644' })] : []),
   ].join('\n');
-  const r = await ctx.exec(script, persist ? { stdin: `${name}\n` } : {});
-  if (r.code === 0) return;
-  const text = `kernel module ${name}: ${load ? 'modprobe' : `writing ${conf}`} failed (exit ${r.code}): ${tailLines(r.stderr || r.stdout, 5)}`;
-  if (policy === 'warn' && load) {
-    ctx.warn(text);
-    return;
-  }
-  throw new TaskError(text);
+  return {
+    script,
+    ...(persist ? { stdin: `${name}\n` } : {}),
+    what: `kernel module ${name}: ${load ? 'modprobe' : `writing ${conf}`}`,
+    failure: { style: 'inline', lines: 5, ...(policy === 'warn' && load ? { warnOnly: true } : {}) },
+  };
 }

@@ -5,8 +5,9 @@
  */
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
-import { TaskError, type OpPlan, type OpTask, type TaskContext } from '../engine/types.ts';
-import { parseSpec, runOrFail, taskBase, type OpCommon } from './common.ts';
+import { TaskError, type OpCommand, type OpFailure, type OpPlan, type OpTask } from '../engine/types.ts';
+import { runOpCommands } from '../engine/op-commands.ts';
+import { parseSpec, taskBase, type OpCommon } from './common.ts';
 
 const PackageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?$/, 'expected a Debian package name');
 const PackageVersion = z.string().regex(/^[A-Za-z0-9.+~:*-]+$/, 'expected a Debian version (a trailing * matches a prefix)');
@@ -21,6 +22,9 @@ export type PackagesOptions = OpCommon & z.input<typeof PackagesSpec>;
 
 const APT_OPTS = '-q -o DPkg::Lock::Timeout=120';
 const LISTS_MAX_AGE_MIN = 60;
+/** apt's failures read with the last 15 lines (its errors come after long progress output). */
+const APT_FAILURE: OpFailure = { style: 'tail', lines: 15 };
+const INSTALL_TIMEOUT_MS = 30 * 60_000;
 
 /** Prints `stale=yes|no`: no fresh package lists (update stamps older than an hour, or none at all). */
 const STALE_PROBE = [
@@ -105,14 +109,15 @@ export function packages(o: PackagesOptions): OpTask {
         return {
           change: true,
           summary: `remove ${remove.join(', ')}`,
-          apply: (c) => runOrFail(c, `apt-get remove ${remove.join(' ')}`, removeScript(remove), undefined, 15).then(() => {}),
+          commands: [{ script: removeScript(remove), what: `apt-get remove ${remove.join(' ')}`, failure: APT_FAILURE }],
         };
       }
 
       let candidates = parsePolicy(policyOut);
       if (latest && spec.updateCache && !ctx.check && /^stale=yes$/m.test(dpkgOut ?? '')) {
         // `latest` means the newest the mirror has: stale lists would hide it.
-        await runOrFail(ctx, 'apt-get update', `DEBIAN_FRONTEND=noninteractive apt-get ${APT_OPTS} update`, undefined, 15);
+        // Runs while planning (not in check mode): the candidates it brings decide the change.
+        await runOpCommands(ctx, [{ script: `DEBIAN_FRONTEND=noninteractive apt-get ${APT_OPTS} update`, what: 'apt-get update', failure: APT_FAILURE }]);
         ctx.log('apt lists were older than 1 h: refreshed them (apt-get update)');
         candidates = parsePolicy(await ctx.run(`LC_ALL=C apt-cache policy ${quoted}`));
       }
@@ -143,7 +148,7 @@ export function packages(o: PackagesOptions): OpTask {
       return {
         change: true,
         summary: `install ${notes.join(', ')}`,
-        apply: (c) => applyInstall(c, install, pinned, spec.updateCache),
+        commands: [installCommand(install, pinned, spec.updateCache)],
       };
     },
   };
@@ -173,6 +178,6 @@ export function installScript(install: string[], pinned: boolean, updateCache: b
   return lines.join('\n');
 }
 
-async function applyInstall(ctx: TaskContext, install: string[], pinned: boolean, updateCache: boolean): Promise<void> {
-  await runOrFail(ctx, `apt-get install ${install.join(' ')}`, installScript(install, pinned, updateCache), { timeoutMs: 30 * 60_000 }, 15);
+function installCommand(install: string[], pinned: boolean, updateCache: boolean): OpCommand {
+  return { script: installScript(install, pinned, updateCache), timeoutMs: INSTALL_TIMEOUT_MS, what: `apt-get install ${install.join(' ')}`, failure: APT_FAILURE };
 }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
 import { TaskError, type OpPlan, type OpTask } from '../engine/types.ts';
-import { parseSpec, runOrFail, taskBase, type OpCommon } from './common.ts';
+import { parseSpec, taskBase, type OpCommon } from './common.ts';
 
 export const SYSCTL_FILE = '/etc/sysctl.d/90-rigger.conf';
 
@@ -90,7 +90,7 @@ export function sysctl(o: SysctlOptions): OpTask {
       return {
         change: true,
         summary: summary.join(', '),
-        apply: (c) => runOrFail(c, `sysctl ${spec.key}`, script, setPersisted ? { stdin: `${spec.key} = ${spec.value}\n` } : undefined).then(() => {}),
+        commands: [{ script, ...(setPersisted ? { stdin: `${spec.key} = ${spec.value}\n` } : {}), what: `sysctl ${spec.key}` }],
       };
     },
   };

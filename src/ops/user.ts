@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
 import { TaskError, type OpPlan, type OpTask } from '../engine/types.ts';
-import { AbsolutePath, AccountName, parseSpec, runOrFail, namedTaskBase, type NamedOpCommon } from './common.ts';
+import { AbsolutePath, AccountName, parseSpec, namedTaskBase, type NamedOpCommon } from './common.ts';
 
 const UserSpec = z.object({
   name: AccountName,
@@ -50,7 +50,7 @@ export function user(o: UserOptions): OpTask {
       const cur = parsePasswd(probe.stdout, spec.name);
       if (spec.state === 'absent') {
         if (!cur) return { change: false };
-        return { change: true, summary: 'remove (home kept)', apply: (c) => runOrFail(c, `userdel ${spec.name}`, `userdel ${q}`).then(() => {}) };
+        return { change: true, summary: 'remove (home kept)', commands: [{ script: `userdel ${q}`, what: `userdel ${spec.name}` }] };
       }
       if (!cur) {
         const args = [
@@ -63,7 +63,7 @@ export function user(o: UserOptions): OpTask {
         const what = [spec.system && 'system', spec.home && `home ${spec.home}`, spec.shell && `shell ${spec.shell}`, spec.groups.length > 0 && `groups ${spec.groups.join(',')}`].filter(Boolean);
         // A group of the user's name may exist already (made by group()): then it is the primary group.
         const script = [`if getent group ${q} >/dev/null; then set -- --gid ${q}; else set --; fi`, `useradd "$@" ${args.map(shQuote).join(' ')} ${q}`].join('\n');
-        return { change: true, summary: `create${what.length ? ` (${what.join(', ')})` : ''}`, apply: (c) => runOrFail(c, `useradd ${spec.name}`, script).then(() => {}) };
+        return { change: true, summary: `create${what.length ? ` (${what.join(', ')})` : ''}`, commands: [{ script, what: `useradd ${spec.name}` }] };
       }
       const args: string[] = [];
       const summary: string[] = [];
@@ -81,7 +81,7 @@ export function user(o: UserOptions): OpTask {
         summary.push(`add to groups ${missing.join(', ')}`);
       }
       if (args.length === 0) return { change: false };
-      return { change: true, summary: summary.join(', '), apply: (c) => runOrFail(c, `usermod ${spec.name}`, `usermod ${args.map(shQuote).join(' ')} ${q}`).then(() => {}) };
+      return { change: true, summary: summary.join(', '), commands: [{ script: `usermod ${args.map(shQuote).join(' ')} ${q}`, what: `usermod ${spec.name}` }] };
     },
   };
 }

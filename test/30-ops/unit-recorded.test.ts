@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import type { OpPlan, OpTask, ProbeOutput } from '../../src/engine/types.ts';
 import { group, kernelModule, packages, service, sysctl, user } from '../../src/ops/index.ts';
 import { installScript } from '../../src/ops/packages.ts';
+import { applyPlan } from '../../src/engine/run-task.ts';
 import { RecordingTransport, ShTransport, converge, fakeFacts, makeCtx } from './helpers.ts';
 
 /** dash -n: the script parses as POSIX sh. */
@@ -27,7 +28,7 @@ async function planWith(op: OpTask, probe: ProbeOutput, opts: { check?: boolean;
   const tc = makeCtx(t, { check: opts.check ?? false, ...(opts.facts ? { facts: opts.facts } : {}) });
   const plan: OpPlan = await op.plan(probe, tc.ctx);
   const before = t.calls.length;
-  if (plan.change && !tc.ctx.check) await plan.apply(tc.ctx);
+  if (plan.change && !tc.ctx.check) await applyPlan(tc.ctx, plan);
   const applied = t.calls.slice(before);
   for (const c of applied) assertSh(c.script);
   return { plan, applied, warnings: tc.warnings, calls: t.calls, logs: tc.logs };
