@@ -23,6 +23,7 @@ Options (run):
       --events FILE           write every event as a JSON line to FILE
       --list-hosts            print the hosts of each play and exit (no connection)
       --list-tasks            print the tasks of each play and exit (no connection)
+      --list-tags             print the tags of each play and exit (no connection)
   -v, --verbose               also print ok and skipped tasks
 Host keys:
       --known-hosts FILE      check host keys against FILE (default: the inventory's, else ~/.ssh/known_hosts)
@@ -53,6 +54,7 @@ export interface RunArgs extends CommonOptions {
   events?: string;
   listHosts: boolean;
   listTasks: boolean;
+  listTags: boolean;
   verbose: boolean;
 }
 
@@ -89,6 +91,7 @@ export function parseCli(argv: string[]): CliArgs {
         events: { type: 'string' },
         'list-hosts': { type: 'boolean', default: false },
         'list-tasks': { type: 'boolean', default: false },
+        'list-tags': { type: 'boolean', default: false },
         verbose: { type: 'boolean', short: 'v', default: false },
         'known-hosts': { type: 'string' },
         'accept-new-host-keys': { type: 'boolean', default: false },
@@ -132,6 +135,7 @@ export function parseCli(argv: string[]): CliArgs {
     forceHandlers: v['force-handlers'],
     listHosts: v['list-hosts'],
     listTasks: v['list-tasks'],
+    listTags: v['list-tags'],
     verbose: v.verbose,
     ...(v.events ? { events: v.events } : {}),
   };

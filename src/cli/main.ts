@@ -20,7 +20,7 @@ import { ListrReporter } from '../report/listr.ts';
 import { EventsFileReporter, MultiReporter } from '../report/events-file.ts';
 import { exitCode } from '../report/recap.ts';
 import { parseCli, USAGE, type CliArgs, type CommonOptions, type RunArgs } from './args.ts';
-import { listHosts, listTasks } from './list.ts';
+import { checkTags, listHosts, listTags, listTasks, playTags } from './list.ts';
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -72,6 +72,12 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
     process.stdout.write(redact(text) + '\n');
     return 0;
   }
+  const tags = await playTags(pb, planned, inv);
+  if (args.listTags) {
+    process.stdout.write(redact(listTags(tags)) + '\n');
+    return 0;
+  }
+  checkTags(args, tags);
   const reporters: Reporter[] = [];
   const tty = process.stdout.isTTY && !args.json && !process.env.CI;
   if (tty) reporters.push(new ListrReporter({ diff: args.diff, verbose: args.verbose }));

@@ -29,7 +29,7 @@ interface Case {
   env?: Record<string, string | null>;
   /** Expected exit status (default 1: bad input). */
   code?: number;
-  /** Words (or patterns) stderr must contain. */
+  /** Words (or patterns) the output must contain (stderr, and stdout for a case that exits 0). */
   says: Array<string | RegExp>;
 }
 
@@ -66,6 +66,10 @@ export const CASES: Case[] = [
   { name: '-l matching no host', args: run('-l', 'app:&ungrouped'), says: ['-l/--limit "app:&ungrouped"', 'matches no host'] },
   { name: 'blank -l for inventory', args: ['inventory', '-i', '{dir}/inv', '-l', ''], says: ['empty limit would select every host'] },
   { name: 'blank -l for facts', args: ['facts', '-i', '{dir}/inv', '--limit='], says: ['empty limit would select every host'] },
+  // tags
+  { name: 'unknown -t', args: run('-t', 'demo,dmo'), says: ['-t/--tags: unknown tag "dmo"', 'known tags: demo'] },
+  { name: 'unknown --skip-tags', args: run('--skip-tags', 'patroni'), says: ['--skip-tags: unknown tag "patroni"', 'known tags: demo'] },
+  { name: '--list-tags answers without connecting', args: run('--list-tags'), code: 0, says: ['play "demo" (app): TAGS: [demo]'] },
   // inventory
   { name: 'inventory path missing', args: ['run', '{playbook}', '-i', '{dir}/nowhere'], says: ['nowhere', 'no such file'] },
   { name: 'bad port in the inventory', files: hostLine(H1.replace('{port}', 'abc')), args: run(), says: ['hosts', 'host h1', 'ansible_port', 'port number'] },
@@ -124,12 +128,13 @@ describe('bad input is refused before any host is touched', () => {
     );
     const expected = c.code ?? 1;
     expect(r.code, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(expected);
+    const said = expected === 0 ? r.stdout + r.stderr : r.stderr;
     for (const w of c.says) {
-      if (typeof w === 'string') expect(r.stderr).toContain(w);
-      else expect(r.stderr).toMatch(w);
+      if (typeof w === 'string') expect(said).toContain(w);
+      else expect(said).toMatch(w);
     }
     expect(r.stdout + r.stderr).not.toContain(SECRET);
-    if (expected === 1) {
+    if (expected === 0 || expected === 1) {
       expect(r.stderr.trim().split('\n').length, r.stderr).toBeLessThan(20); // an error, not a stack trace
       expect(r.stderr).not.toMatch(/\n\s+at /);
       if (sshd) {
