@@ -4,6 +4,7 @@
  * offset < 1 s before etcd").
  */
 import { z } from 'zod';
+import { HostAddress } from '../../src/core/net.ts';
 
 /** One word of a config line: no blanks or comment signs (they would split or end the line). */
 const Word = z.string().regex(/^[^\s#"]+$/, 'expected one word (no spaces, quotes or #)');
@@ -11,7 +12,7 @@ const Word = z.string().regex(/^[^\s#"]+$/, 'expected one word (no spaces, quote
 /** One time source line: `server`/`pool` HOST [iburst] [prefer] [minpoll N] [maxpoll N]. */
 const SourceSchema = z.strictObject({
   /** Host name or address of the NTP server / pool. */
-  host: Word,
+  host: HostAddress,
   /** Fast first sync (4 packets at 2 s): the Debian default for its pool line. */
   iburst: z.boolean().default(true),
   /** Prefer this source over the others of equal quality. */

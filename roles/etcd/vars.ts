@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { Secret } from '../../src/core/secret.ts';
+import { HostAddress } from '../../src/core/net.ts';
 
 /** Keys the role renders itself; `settings` may not set them. */
 export const MANAGED_ENV_KEYS = [
@@ -22,14 +23,14 @@ export const MANAGED_ENV_KEYS = [
 const port = z.number().int().min(1).max(65535);
 
 export const EtcdVars = z
-  .object({
+  .strictObject({
     /** Inventory group whose hosts are the members, in inventory order (seeds: 3; 5 survive two failures). */
     group: z.string().min(1).default('etcd'),
     /**
      * Address this member listens on and advertises. Unset: the host's connection address.
      * Set it when SSH reaches the host on another network than the cluster's.
      */
-    address: z.string().min(1).optional(),
+    address: HostAddress.optional(),
     /**
      * --initial-cluster-token (seed: `pg-etcd`); keeps two clusters bootstrapped side by side
      * apart. Not a secret, but the inventory wraps any `*token*` key as one: both are accepted.

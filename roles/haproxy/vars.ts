@@ -4,10 +4,12 @@
  * round-robin over the replicas, health checks against Patroni's REST API on 8008, stats on 7000.
  */
 import { z } from 'zod';
+import { ListenAddress } from '../../src/core/net.ts';
 
 /** HAProxy time value: a number with an optional unit (us, ms, s, m, h, d). */
 const Duration = z.string().regex(/^\d+(us|ms|s|m|h|d)?$/, 'expected a duration like 4s, 5000ms or 30m');
-const Bind = z.string().regex(/^[^\s]+$/, 'expected an address without blanks (* for all)');
+/** Address to bind: * for all, an IP address or a host name. */
+const Bind = ListenAddress;
 
 export const HaproxyVarsSchema = z.strictObject({
   package: z.string().default('haproxy'),

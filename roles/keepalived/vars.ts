@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { SecretSchema } from '../../src/core/secret.ts';
+import { Ipv4Address } from '../../src/core/net.ts';
 
-const Ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'expected an IPv4 address');
 const Word = z.string().regex(/^[A-Za-z0-9_.:@-]+$/, 'expected one word (letters, digits, _ . : @ -)');
 
 export const KeepalivedVarsSchema = z.strictObject({
@@ -14,7 +14,7 @@ export const KeepalivedVarsSchema = z.strictObject({
   service: z.string().default('keepalived'),
   configPath: z.string().default('/etc/keepalived/keepalived.conf'),
   /** The floating address clients use (no default: it belongs to your network). */
-  virtualIp: Ipv4,
+  virtualIp: Ipv4Address,
   /** Prefix length of the virtual IP on the interface. */
   prefix: z.number().int().min(1).max(32).default(24),
   /** Interface carrying VRRP and the VIP. Unset: the host's default-route interface (facts). */

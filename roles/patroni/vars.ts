@@ -7,29 +7,35 @@
  */
 import { z } from 'zod';
 import { SecretSchema } from '../../src/core/secret.ts';
+import { HostAddress, ListenAddress, ListenAddresses, NetworkOrAddress } from '../../src/core/net.ts';
 
 const port = z.number().int().min(1).max(65535);
 const name = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only');
 
+/** A PostgreSQL setting name (a free map of them: any setting, custom `ext.name` ones too). */
+const ParameterName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'a PostgreSQL setting name');
+
 /** A PostgreSQL setting value; null removes one of the role's defaults. */
-export const ParameterValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+export const ParameterValue = z.union([z.string(), z.number(), z.boolean(), z.null()], {
+  error: 'expected a setting value: a string, a number, a boolean, or null to drop it',
+});
 export type ParameterValue = z.output<typeof ParameterValue>;
 
 const User = (username: string) =>
-  z.object({
+  z.strictObject({
     username: name.default(username),
     password: SecretSchema,
   });
 
 export const PatroniVars = z
-  .object({
+  .strictObject({
     /** Cluster name in the DCS (seed 004: pg-cluster). All members of one cluster share it. */
     scope: name.default('pg-cluster'),
     /** DCS key prefix (seeds: /service/). */
     namespace: z.string().regex(/^\/([^/\s]+\/)*$/, 'a path like /service/').default('/service/'),
     /** Inventory groups this role reads: the cluster members, the DCS, the proxies, the backup host. */
     groups: z
-      .object({
+      .strictObject({
         postgres: z.string().default('postgres'),
         etcd: z.string().default('etcd'),
         balancers: z.string().default('balancers'),
@@ -40,7 +46,7 @@ export const PatroniVars = z
      * Address this member's PostgreSQL and REST API advertise. Unset: the host's connection
      * address. Set it when SSH reaches the host on another network than the cluster's.
      */
-    address: z.string().min(1).optional(),
+    address: HostAddress.optional(),
     /** PostgreSQL major version; must match postgres.version (paths below derive from it). */
     postgresVersion: z.number().int().min(12).max(99).default(15),
     /** Unset: /var/lib/postgresql/<version>/main (Debian layout). */
@@ -58,26 +64,26 @@ export const PatroniVars = z
     /** Debian 12: patroni plus the etcd client library it needs for etcd/etcd3 DCS; curl for the REST API. */
     packages: z.array(z.string().min(1)).default(['patroni', 'python3-etcd', 'curl']),
     restapi: z
-      .object({
+      .strictObject({
         /** Listen address (all interfaces: the proxies' health checks and local curl). */
-        listen: z.string().default('0.0.0.0'),
+        listen: ListenAddress.default('0.0.0.0'),
         port: port.default(8008),
         /** Basic auth for the unsafe endpoints (PATCH /config, POST /restart, ...). GETs stay open for HAProxy. */
         username: name.default('patroni'),
         password: SecretSchema,
       }),
     postgresql: z
-      .object({
+      .strictObject({
         /** Listen addresses (seed 004: all interfaces). */
-        listen: z.string().default('0.0.0.0'),
+        listen: ListenAddresses.default('0.0.0.0'),
         port: port.default(5432),
         /** Patroni writes the replication/rewind passwords here (postgres' home, not /tmp). */
         pgpass: z.string().startsWith('/').default('/var/lib/postgresql/.pgpass_patroni'),
         /** Local (per-member) parameters; applied by a reload. Merged over the role's. */
-        parameters: z.record(z.string(), ParameterValue).default({}),
+        parameters: z.record(ParameterName, ParameterValue).default({}),
       })
       .prefault({}),
-    authentication: z.object({
+    authentication: z.strictObject({
       superuser: User('postgres'),
       replication: User('replicator'),
       /** pg_rewind's user (seed 004: rewind_user); Patroni creates it with the grants it needs. */
@@ -85,7 +91,7 @@ export const PatroniVars = z
     }),
     /** Cluster-wide settings: bootstrap.dcs on a new cluster, PATCH /config on a live one. */
     dcs: z
-      .object({
+      .strictObject({
         ttl: z.number().int().min(20).default(30),
         loopWait: z.number().int().min(1).default(10),
         retryTimeout: z.number().int().min(3).default(10),
@@ -97,11 +103,11 @@ export const PatroniVars = z
         usePgRewind: z.boolean().default(true),
         useSlots: z.boolean().default(true),
         /** PostgreSQL parameters kept in the DCS. Merged over the role's defaults (see README); null drops one. */
-        parameters: z.record(z.string(), ParameterValue).default({}),
+        parameters: z.record(ParameterName, ParameterValue).default({}),
       })
       .prefault({}),
     initdb: z
-      .object({
+      .strictObject({
         encoding: z.string().default('UTF8'),
         /** Data checksums (seeds); pg_rewind works with them or with wal_log_hints. */
         dataChecksums: z.boolean().default(true),
@@ -109,15 +115,15 @@ export const PatroniVars = z
       })
       .prefault({}),
     hba: z
-      .object({
+      .strictObject({
         /** More networks allowed to connect to every database with scram-sha-256 (the members, proxies and backup hosts always are). */
-        clientNetworks: z.array(z.string().min(1)).default([]),
+        clientNetworks: z.array(NetworkOrAddress).default([]),
         /** Extra raw pg_hba lines, appended last. */
         extra: z.array(z.string().regex(/^[^\n]+$/)).default([]),
       })
       .prefault({}),
     watchdog: z
-      .object({
+      .strictObject({
         /** automatic: use /dev/watchdog when present (seed 004); required: refuse leadership without it. */
         mode: z.enum(['off', 'automatic', 'required']).default('automatic'),
         device: z.string().regex(/^\/[A-Za-z0-9_.\/-]+$/, 'an absolute device path').default('/dev/watchdog'),
@@ -126,7 +132,7 @@ export const PatroniVars = z
       })
       .prefault({}),
     tags: z
-      .object({
+      .strictObject({
         nofailover: z.boolean().default(false),
         noloadbalance: z.boolean().default(false),
         clonefrom: z.boolean().default(false),

@@ -5,13 +5,13 @@
  */
 import { z } from 'zod';
 
-export const PostgresVars = z.object({
+export const PostgresVars = z.strictObject({
   /** Major version. Debian 12 ships 15; others need source: pgdg. Keep patroni.postgresVersion equal. */
   version: z.number().int().min(12).max(99).default(15),
   /** debian: the distribution's packages. pgdg: apt.postgresql.org (documented, untested in the lab). */
   source: z.enum(['debian', 'pgdg']).default('debian'),
   pgdg: z
-    .object({
+    .strictObject({
       repoUrl: z.url().default('https://apt.postgresql.org/pub/repos/apt'),
       /** The repository's signing key (seed 004), fetched once with curl. */
       keyUrl: z.url().default('https://www.postgresql.org/media/keys/ACCC4CF8.asc'),

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { describeValue, type InventoryProblem } from './errors.ts';
 import { didYouMean } from './suggest.ts';
+import { HostAddress } from '../core/net.ts';
 
 const VarsSchema = z.record(z.string(), z.unknown());
 
@@ -22,7 +23,8 @@ export const ConnectionDefaultsSchema = z.strictObject(connectionFields).partial
 
 export const HostEntrySchema = z
   .strictObject({
-    address: z.string().min(1),
+    /** An IPv4/IPv6 address or a DNS host name (validated as one). */
+    address: HostAddress,
     transport: z.enum(['ssh', 'local']),
     ...connectionFields,
     vars: VarsSchema,
