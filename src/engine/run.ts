@@ -19,7 +19,8 @@ import { HostPool, type Gather, type HostHandle } from './host-pool.ts';
 import { writePending } from './pending.ts';
 import { errorText } from './run-task.ts';
 import { InputError } from '../core/errors.ts';
-import { resolveRoleVars } from './vars.ts';
+import { groupVarsIssues, resolveRoleVars, unknownTopLevelKeys, type VarsIssue } from './vars.ts';
+import { crossCheck, type PlanWarning } from './cross-checks.ts';
 import { emptyRecap, type EngineEvent, type HostRecap, type Reporter, type RunRecap } from './events.ts';
 
 export interface RunOptions {
@@ -50,6 +51,7 @@ export interface PlannedPlay {
 /** Validates the whole playbook against the inventory. Throws InputError listing every problem. */
 export function planPlaybook(pb: Playbook, inv: Inventory, limit?: string): Map<Play, PlannedPlay> {
   const problems: string[] = [];
+  const varsIssues: VarsIssue[] = [];
   const planned = new Map<Play, PlannedPlay>();
   for (const play of plays(pb.steps)) {
     let hosts: Host[] = [];
@@ -71,14 +73,31 @@ export function planPlaybook(pb: Playbook, inv: Inventory, limit?: string): Map<
       for (const role of play.roles ?? []) {
         const r = resolveRoleVars(role, host, inv);
         if (r.ok) perRole.set(role.name, r.vars);
-        else problems.push(...r.problems);
+        else varsIssues.push(...r.issues);
       }
       vars.set(host.name, perRole);
     }
     planned.set(play, { play, hosts, vars });
   }
+  // Vars: each mistake once (a group_vars key reaches many hosts), then checks between roles.
+  varsIssues.push(...unknownTopLevelKeys(inv, plays(pb.steps).flatMap((p) => (p.roles ?? []).map((r) => r.name))));
+  problems.push(...groupVarsIssues(varsIssues));
+  let warnings: PlanWarning[] = [];
+  if (problems.length === 0) {
+    const cc = crossCheck(planned.values(), inv);
+    problems.push(...cc.problems);
+    warnings = cc.warnings;
+  }
   if (problems.length) throw new InputError([...new Set(problems)]);
+  planWarningsOf.set(planned, warnings);
   return planned;
+}
+
+const planWarningsOf = new WeakMap<Map<Play, PlannedPlay>, PlanWarning[]>();
+
+/** What the plan found doubtful but not wrong (an even etcd quorum, ...): each names its hosts. */
+export function planWarnings(planned: Map<Play, PlannedPlay>): PlanWarning[] {
+  return planWarningsOf.get(planned) ?? [];
 }
 
 export function plays(steps: Step[]): Play[] {
@@ -117,6 +136,13 @@ class Runner {
     for (const p of this.planned.values()) for (const h of p.hosts) all.add(h.name);
     for (const h of all) this.#recap.set(h, emptyRecap());
     this.#emit({ type: 'run-start', playbook: this.pb.name, hosts: [...all], check: !!this.opts.check });
+    for (const w of planWarnings(this.planned)) {
+      const host = w.hosts.find((h) => all.has(h));
+      if (host) {
+        this.#recap.get(host)!.warnings.push(w.message);
+        this.#emit({ type: 'warn', host, message: w.message });
+      }
+    }
     try {
       for (const step of this.pb.steps) await this.#step(step);
     } finally {

@@ -22,6 +22,7 @@
  */
 import { displayPath, Problems } from './errors.ts';
 import { resolvePath } from './paths.ts';
+import { isAddress } from '../core/net.ts';
 import type { ConnectionOverrides, RawGroup, RawInventory, VarLayer, VarsFiles } from './raw.ts';
 import type { Connection, Group, Host, Inventory, Vars } from './types.ts';
 
@@ -93,7 +94,7 @@ export function buildInventory(raw: RawInventory, files: VarsFiles, opts: BuildO
       ...rh.layers,
       ...(files.hosts.get(rh.name) ?? []),
     ];
-    const { vars, origins } = mergeLayers(layers);
+    const { vars, origins, fieldOrigins } = mergeLayers(layers);
     let connection: Connection;
     if (raw.flavor === 'ansible') {
       const fromVars = ansibleConnection(rh.name, vars, origins, env, problems);
@@ -102,12 +103,13 @@ export function buildInventory(raw: RawInventory, files: VarsFiles, opts: BuildO
         if (key.startsWith('ansible_')) {
           delete vars[key];
           delete origins[key];
+          for (const f of Object.keys(fieldOrigins)) if (f === key || f.startsWith(`${key}.`)) delete fieldOrigins[f];
         }
       }
     } else {
       connection = finishConnection(rh.name, { ...raw.connection, ...rh.connection }, raw.baseDir, opts, env);
     }
-    hosts.set(rh.name, { name: rh.name, connection, groups: ['all', ...memberOf], vars, origins });
+    hosts.set(rh.name, { name: rh.name, connection, groups: ['all', ...memberOf], vars, origins, fieldOrigins });
   }
   problems.throwIfAny();
 
@@ -125,20 +127,28 @@ export function buildInventory(raw: RawInventory, files: VarsFiles, opts: BuildO
     const vars = groupVars([...g.layers, ...(files.groups.get(name) ?? [])]);
     outGroups.set(name, { name, hosts: hostOrder.filter((h) => set.has(h)), children: [...g.children], vars });
   }
-  return { source: raw.source, hosts, groups: outGroups };
+  return { source: raw.source, hosts, groups: outGroups, flavor: raw.flavor };
 }
 
-export function mergeLayers(layers: VarLayer[]): { vars: Vars; origins: Record<string, string> } {
+export function mergeLayers(layers: VarLayer[]): { vars: Vars; origins: Record<string, string>; fieldOrigins: Record<string, string> } {
   const vars: Vars = {};
   const origins: Record<string, string> = {};
+  const fieldOrigins: Record<string, string> = {};
   for (const layer of layers) {
     const origin = layer.inlineGroup ? `${displayPath(layer.file)} (group ${layer.inlineGroup})` : displayPath(layer.file);
     for (const [key, value] of Object.entries(layer.vars)) {
       vars[key] = key in vars ? deepMerge(vars[key], value) : clone(value);
       origins[key] = origin;
+      recordFields(key, value, origin, fieldOrigins);
     }
   }
-  return { vars, origins };
+  return { vars, origins, fieldOrigins };
+}
+
+/** Each path a layer sets, down through mappings (a list or scalar is one field). */
+function recordFields(path: string, value: unknown, origin: string, out: Record<string, string>): void {
+  out[path] = origin;
+  if (isPlain(value)) for (const [k, v] of Object.entries(value)) recordFields(`${path}.${k}`, v, origin, out);
 }
 
 /** Objects merge key by key; arrays, scalars and class instances (Secret) replace. */
@@ -248,8 +258,8 @@ function ansibleConnection(
 
   const address = pick('ansible_host', 'ansible_ssh_host');
   if (address) {
-    if (typeof address[1] === 'string' && address[1] !== '') out.address = address[1];
-    else bad(address[0], 'an address', address[1]);
+    if (typeof address[1] === 'string' && isAddress(address[1])) out.address = address[1];
+    else bad(address[0], 'an IPv4/IPv6 address or a DNS host name', address[1]);
   }
   const port = pick('ansible_port', 'ansible_ssh_port');
   if (port) {

@@ -33,6 +33,12 @@ export interface Host {
   vars: Vars;
   /** For error messages: top-level var key -> the file (or file#group) that set it last. */
   origins: Record<string, string>;
+  /**
+   * For error messages: every var path that a source set (`patroni`, `patroni.dcs`,
+   * `patroni.dcs.ttl`) -> the file (or file#group) that set it last. Optional: inventories
+   * built in memory may leave it out, and `origins` answers then.
+   */
+  fieldOrigins?: Record<string, string>;
 }
 
 export interface Group {
@@ -49,4 +55,6 @@ export interface Inventory {
   /** Hosts in inventory order. */
   hosts: Map<string, Host>;
   groups: Map<string, Group>;
+  /** Which form it was loaded from: an Ansible inventory also carries vars of Ansible's roles. */
+  flavor?: 'rigger' | 'ansible';
 }
