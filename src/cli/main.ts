@@ -19,14 +19,15 @@ import { PlainReporter } from '../report/plain.ts';
 import { ListrReporter } from '../report/listr.ts';
 import { EventsFileReporter, MultiReporter } from '../report/events-file.ts';
 import { exitCode } from '../report/recap.ts';
-import { parseCli, USAGE, type CliArgs, type CommonOptions, type RunArgs } from './args.ts';
+import { parseCli, type CliArgs, type CommonOptions, type RunArgs } from './args.ts';
+import { tracing } from './trace.ts';
 import { checkTags, listHosts, listTags, listTasks, playTags } from './list.ts';
 
 export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseCli(argv);
-    if (args.command === 'help') {
-      process.stdout.write(USAGE);
+    if (args.command === 'help' || args.command === 'version') {
+      process.stdout.write(args.text);
       return 0;
     }
     return await dispatch(args);
@@ -35,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function dispatch(args: Exclude<CliArgs, { command: 'help' }>): Promise<number> {
+async function dispatch(args: Exclude<CliArgs, { command: 'help' | 'version' }>): Promise<number> {
   if (args.insecureSkipHostKeyCheck)
     process.stderr.write('\n!!! WARNING: host key checking is OFF (--insecure-no-host-key-check). Anyone on the path can impersonate your hosts. !!!\n\n');
   const inv = await loadInventory(args.inventory, inventoryOptions(args));
@@ -79,9 +80,12 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
   }
   checkTags(args, tags);
   const reporters: Reporter[] = [];
-  const tty = process.stdout.isTTY && !args.json && !process.env.CI;
-  if (tty) reporters.push(new ListrReporter({ diff: args.diff, verbose: args.verbose }));
-  else reporters.push(new PlainReporter({ out: args.json ? process.stderr : process.stdout, diff: args.diff, verbose: args.verbose }));
+  const out = args.json ? process.stderr : process.stdout;
+  // -vv prints lines of its own: plain lines then, not the terminal's progress rows.
+  const tty = process.stdout.isTTY && !args.json && !process.env.CI && args.verbose < 2;
+  const verbose = args.verbose >= 1;
+  if (tty) reporters.push(new ListrReporter({ diff: args.diff, verbose }));
+  else reporters.push(new PlainReporter({ out, diff: args.diff, verbose }));
   if (args.events) reporters.push(new EventsFileReporter(args.events));
   const reporter = new MultiReporter(reporters);
   // First Ctrl-C: finish what runs now (a rollout stops between batches), then recap.
@@ -100,7 +104,7 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
       skipTags: args.skipTags,
       forks: args.forks,
       forceHandlers: args.forceHandlers,
-      openTransport,
+      openTransport: args.verbose >= 2 ? tracing(openTransport, out) : openTransport,
       reporter,
       signal: interrupt.signal,
       ...(args.limit ? { limit: args.limit } : {}),

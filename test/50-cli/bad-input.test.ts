@@ -49,6 +49,11 @@ export const CASES: Case[] = [
   // command line
   { name: 'unknown command', args: ['deploy', '-i', '{dir}/inv'], says: ['unknown command', 'deploy'] },
   { name: 'unknown flag', args: run('--chek'), says: ['--chek'] },
+  { name: 'flag of another command', args: ['facts', '-i', '{dir}/inv', '--check'], says: ['facts', "'--check'", 'rigger facts --help'] },
+  { name: 'repeated -i', args: [...run(), '-i', '{dir}/inv'], says: ['-i/--inventory given 2 times', 'one inventory'] },
+  { name: '-t with no tag', args: run('-t', ','), says: ['--tags ","', 'no tag given'] },
+  { name: 'flag missing its value', args: run('--events'), says: ['--events'] },
+  { name: 'help for an unknown command', args: ['help', 'deploy'], says: ['unknown command "deploy"'] },
   { name: 'missing -i', args: ['run', '{playbook}'], says: ['-i/--inventory'] },
   { name: 'missing playbook argument', args: ['run', '-i', '{dir}/inv'], says: ['PLAYBOOK'] },
   { name: 'playbook file not found', args: ['run', '{dir}/nope.ts', '-i', '{dir}/inv'], says: ['nope.ts', 'not found'] },
