@@ -45,6 +45,47 @@ const run = (...extra: string[]) => ['run', '{playbook}', '-i', '{dir}/inv', '--
 const hostLine = (line: string) => ({ 'inv/hosts': `[app]\n${line}\n` });
 const H1 = 'h1 ansible_host=127.0.0.1 ansible_port={port} ansible_user={user} ansible_ssh_private_key_file={key}';
 
+/**
+ * Role vars mistakes against the real site playbook, over an inventory of ours (hosts.yml +
+ * group_vars/host_vars) whose hosts are never contacted: --list-tasks answers from the plan,
+ * and the plan refuses. `siteCase(files, ...says)` writes `files` over that inventory.
+ */
+const SITE_INV: Record<string, string | null> = {
+  'inv/hosts': null,
+  'inv/group_vars/app.yml': null,
+  'inv/hosts.yml': [
+    'hosts:',
+    '  pg1: { address: 10.0.1.11 }',
+    '  pg2: { address: 10.0.1.12 }',
+    '  pg3: { address: 10.0.1.13 }',
+    '  lb1: { address: 10.0.1.21 }',
+    '  lb2: { address: 10.0.1.22 }',
+    '  backup1: { address: backup1.example.net }',
+    'groups:',
+    '  postgres: { hosts: [pg1, pg2, pg3] }',
+    '  etcd: { hosts: [pg1, pg2, pg3] }',
+    '  balancers: { hosts: [lb1, lb2] }',
+    '  backup: { hosts: [backup1] }',
+    '',
+  ].join('\n'),
+  'inv/group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.1.10, prefix: 24 }\n',
+  'inv/group_vars/postgres.yml': [
+    'patroni:',
+    '  restapi: { password: { secret: { value: api-pass-1 } } }',
+    '  authentication:',
+    '    superuser: { password: { secret: { value: super-pass-1 } } }',
+    '    replication: { password: { secret: { value: repl-pass-1 } } }',
+    '    rewind: { password: { secret: { value: rewind-pass-1 } } }',
+    '',
+  ].join('\n'),
+};
+const siteCase = (name: string, files: Record<string, string>, ...says: Array<string | RegExp>): Case => ({
+  name: `site: ${name}`,
+  files: { ...SITE_INV, ...Object.fromEntries(Object.entries(files).map(([k, v]) => [`inv/${k}`, k === 'group_vars/postgres.yml' ? SITE_INV['inv/group_vars/postgres.yml'] + v : v])) },
+  args: ['run', 'playbooks/site.ts', '-i', '{dir}/inv', '--list-tasks'],
+  says,
+});
+
 export const CASES: Case[] = [
   // command line
   { name: 'unknown command', args: ['deploy', '-i', '{dir}/inv'], says: ['unknown command', 'deploy'] },
@@ -80,6 +121,21 @@ export const CASES: Case[] = [
   { name: 'bad port in the inventory', files: hostLine(H1.replace('{port}', 'abc')), args: run(), says: ['hosts', 'host h1', 'ansible_port', 'port number'] },
   { name: 'unset secret env for run', args: run(), env: { DEMO_PASSWORD: null }, says: ['group_vars/app.yml', 'group app', 'demo.password.secret', 'DEMO_PASSWORD is not set'] },
   { name: 'wrong type of a role var', files: { 'inv/host_vars/h1.yml': 'demo:\n  fail: maybe-not\n' }, args: run(), says: ['host_vars/h1.yml', 'host h1', 'demo.fail'] },
+  // role vars against the site playbook: each mistake once, naming the file, the hosts and the key
+  { ...siteCase('the good site inventory lists its tasks', {}), code: 0, says: ['play "patroni" (postgres)'] },
+  siteCase('misspelled nested key', { 'group_vars/postgres.yml': '  dcs: { tll: 30 }\n' }, 'group_vars/postgres.yml: hosts pg1, pg2, pg3: patroni.dcs.tll: unknown key (did you mean "ttl"?)'),
+  siteCase('misspelled role key', { 'group_vars/postgres.yml': '  sope: main\n' }, 'patroni.sope: unknown key (did you mean "scope"?)'),
+  siteCase('misspelled etcd key', { 'group_vars/etcd.yml': 'etcd: { clientport: 2379 }\n' }, 'group_vars/etcd.yml: hosts pg1, pg2, pg3: etcd.clientport: unknown key (did you mean "clientPort"?)'),
+  siteCase('misspelled postgres key', { 'host_vars/pg2.yml': 'postgres: { verison: 16 }\n' }, 'host_vars/pg2.yml: host pg2: postgres.verison: unknown key (did you mean "version"?)'),
+  siteCase('misspelled top-level key', { 'group_vars/all.yml': 'patrony: { scope: main }\n' }, /group_vars\/all\.yml: hosts pg1, pg2, pg3, lb1, lb2, backup1: patrony: unknown key \(did you mean "patroni"\?\)/),
+  siteCase('network with a blank', { 'group_vars/postgres.yml': '  hba: { clientNetworks: ["10.0.2.0 /24"] }\n' }, 'patroni.hba.clientNetworks[0]: expected a network like 10.0.2.0/24 without blanks'),
+  siteCase('network with host bits', { 'group_vars/postgres.yml': '  hba: { clientNetworks: [10.0.2.5/24] }\n' }, 'host bits set in 10.0.2.5/24: the network is 10.0.2.0/24'),
+  siteCase('bad host address', { 'hosts.yml': SITE_INV['inv/hosts.yml']!.replace('10.0.1.11', '10.0.1.311') }, 'host pg1: address: expected an IPv4/IPv6 address or a DNS host name'),
+  siteCase('bad virtual IP', { 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.1.256 }\n' }, 'group_vars/balancers.yml: hosts lb1, lb2: keepalived.virtualIp: expected an IPv4 address'),
+  siteCase('PostgreSQL versions differ', { 'host_vars/pg3.yml': 'postgres: { version: 16 }\n' }, 'host_vars/pg3.yml: host pg3: postgres.version: 16 but patroni.postgresVersion is 15'),
+  siteCase('ports collide on a host', { 'group_vars/etcd.yml': 'etcd: { clientPort: 8008 }\n' }, 'port 8008: patroni.restapi.port and etcd.clientPort would both listen on it'),
+  siteCase('scope differs between members', { 'host_vars/pg3.yml': 'patroni: { scope: other }\n' }, 'patroni.scope: hosts of group "postgres" disagree'),
+  siteCase('etcd group missing', { 'group_vars/postgres.yml': '  groups: { etcd: dcs }\n' }, 'patroni.groups.etcd: group "dcs" is not in the inventory'),
   // unreachable (exit 4), for contrast: the run goes as far as connecting
   { name: 'unreachable host', files: hostLine(H1.replace('{port}', '1')), args: run(), code: 4, says: [] },
 ];
