@@ -108,7 +108,7 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
       reporter,
       signal: interrupt.signal,
       ...(args.limit ? { limit: args.limit } : {}),
-    });
+    }, planned);
     await reporter.close();
     if (args.json) {
       const hosts = Object.fromEntries(

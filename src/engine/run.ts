@@ -104,8 +104,8 @@ export function plays(steps: Step[]): Play[] {
   return steps.flatMap((s) => (s.kind === 'play' ? [s] : plays(s.steps)));
 }
 
-export async function runPlaybook(pb: Playbook, inv: Inventory, opts: RunOptions): Promise<RunRecap> {
-  const planned = planPlaybook(pb, inv, opts.limit);
+/** `planned`: the plan the caller already made with planPlaybook (same limit), so it is made once. */
+export async function runPlaybook(pb: Playbook, inv: Inventory, opts: RunOptions, planned = planPlaybook(pb, inv, opts.limit)): Promise<RunRecap> {
   return new Runner(pb, inv, planned, opts).run();
 }
 
