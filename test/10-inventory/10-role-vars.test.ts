@@ -85,7 +85,6 @@ async function plan(files: Record<string, string>, pb: Playbook = site): Promise
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     // Paths relative to the temporary directory, for readable expectations.
-    if (process.env.SHOW) console.log(e.problems);
     return { problems: e.problems.map((p) => p.split(dir + '/').join('')), warnings: [] };
   }
 }
@@ -228,5 +227,30 @@ describe('cross-checks between roles', () => {
     expect(problems).toEqual([
       'host_vars/pg2.yml: host pg2: patroni.postgresql.port: 5433 but haproxy.postgresPort is 5432 on lb1 (its default): HAProxy would check and route to the wrong port',
     ]);
+  });
+});
+
+describe('Ansible inventories keep their other vars', () => {
+  it('only a top-level key close to a known one is refused there', async () => {
+    const dir = tmpInventory({
+      'hosts': '[postgres]\npg1 ansible_host=10.0.1.11\n',
+      'group_vars/postgres.yml': `${PATRONI}ntp_servers: [a]\npatrony: { scope: x }\n`,
+    });
+    const inv = await loadInventory(dir);
+    const pb: Playbook = { kind: 'playbook', name: 'p', steps: [definePlay({ name: 'p', hosts: 'postgres', roles: [patroni] })] };
+    const e = (() => {
+      try {
+        planPlaybook(pb, inv);
+      } catch (x) {
+        return x as InputError;
+      }
+    })();
+    expect(e?.problems).toHaveLength(1);
+    expect(e?.problems[0]).toMatch(/group_vars\/postgres\.yml: host pg1: patrony: unknown key \(did you mean "patroni"\?\)/);
+  });
+
+  it('ansible_host must be an address', async () => {
+    const dir = tmpInventory({ 'hosts': '[postgres]\npg1 ansible_host="10.0.1 .11"\n' });
+    await expect(loadInventory(dir)).rejects.toThrow(/host pg1: ansible_host: expected an IPv4\/IPv6 address or a DNS host name/);
   });
 });
