@@ -3,6 +3,7 @@ import { SoftdogVarsSchema } from '../../roles/softdog/vars.ts';
 import { renderModprobeOptions, renderModulesLoad, renderUdevRule } from '../../roles/softdog/render.ts';
 import { effectiveWatchdogMode, ownershipDiffers, parseProbe, watchdogVerdict, type WatchdogProbe } from '../../roles/softdog/live.ts';
 import type { OpTask } from '../../src/engine/types.ts';
+import { applyPlan } from '../../src/engine/run-task.ts';
 import softdog from '../../roles/softdog/index.ts';
 import { ctxFor, facts, inventory } from '../support/role-context.ts';
 
@@ -81,7 +82,7 @@ describe('softdog watchdog step', () => {
     const { ctx, op, scripts } = await step({}, false);
     const plan = await op.plan(probe({}), ctx);
     expect(plan.change && plan.summary).toBe('modprobe softdog; /dev/watchdog -> postgres:postgres 0600');
-    if (plan.change) await plan.apply(ctx);
+    if (plan.change) await applyPlan(ctx, plan);
     expect(scripts.join('\n')).toMatch(/modprobe 'softdog'[\s\S]*chown 'postgres:postgres' '\/dev\/watchdog' && chmod '0600'/);
   });
   it('fixes the owner of an existing device, and is quiet when all is right', async () => {
