@@ -39,7 +39,8 @@ export async function main(argv: string[]): Promise<number> {
 async function dispatch(args: Exclude<CliArgs, { command: 'help' | 'version' }>): Promise<number> {
   if (args.insecureSkipHostKeyCheck)
     process.stderr.write('\n!!! WARNING: host key checking is OFF (--insecure-no-host-key-check). Anyone on the path can impersonate your hosts. !!!\n\n');
-  const inv = await loadInventory(args.inventory, inventoryOptions(args));
+  // Commands that connect check key files now; `inventory` only shows them.
+  const inv = await loadInventory(args.inventory, { ...inventoryOptions(args), checkKeyFiles: args.command !== 'inventory' });
   checkLimit(inv, args.limit);
   if (args.command === 'inventory') {
     process.stdout.write(renderInventory(inv, { json: args.json, ...(args.limit ? { limit: args.limit } : {}) }) + '\n');

@@ -22,6 +22,7 @@
  */
 import { displayPath, Problems } from './errors.ts';
 import { resolvePath } from './paths.ts';
+import { keyFileProblem } from './key-file.ts';
 import { isAddress } from '../core/net.ts';
 import type { ConnectionOverrides, RawGroup, RawInventory, VarLayer, VarsFiles } from './raw.ts';
 import type { Connection, Group, Host, Inventory, Vars } from './types.ts';
@@ -31,6 +32,8 @@ export interface BuildOptions {
   acceptNewHostKeys?: boolean;
   insecureSkipHostKeyCheck?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Check every host's private key file (exists, readable, a key): for commands that will connect. */
+  checkKeyFiles?: boolean;
 }
 
 export const CONNECTION_DEFAULTS = {
@@ -97,7 +100,7 @@ export function buildInventory(raw: RawInventory, files: VarsFiles, opts: BuildO
     const { vars, origins, fieldOrigins } = mergeLayers(layers);
     let connection: Connection;
     if (raw.flavor === 'ansible') {
-      const fromVars = ansibleConnection(rh.name, vars, origins, env, problems);
+      const fromVars = ansibleConnection(rh.name, vars, origins, env, problems, !!opts.checkKeyFiles);
       connection = finishConnection(rh.name, { ...raw.connection, ...rh.connection, ...fromVars }, raw.baseDir, opts, env);
       for (const key of Object.keys(vars)) {
         if (key.startsWith('ansible_')) {
@@ -108,6 +111,12 @@ export function buildInventory(raw: RawInventory, files: VarsFiles, opts: BuildO
       }
     } else {
       connection = finishConnection(rh.name, { ...raw.connection, ...rh.connection }, raw.baseDir, opts, env);
+      const key = connection.privateKey;
+      const problem = opts.checkKeyFiles && key !== undefined ? keyFileProblem(key, env) : undefined;
+      if (problem) {
+        const own = rh.connection.privateKey !== undefined;
+        problems.add({ file: own ? rh.file : raw.file, host: rh.name, field: own ? 'privateKey' : 'connection.privateKey', detail: problem });
+      }
     }
     hosts.set(rh.name, { name: rh.name, connection, groups: ['all', ...memberOf], vars, origins, fieldOrigins });
   }
@@ -247,6 +256,7 @@ function ansibleConnection(
   origins: Record<string, string>,
   env: NodeJS.ProcessEnv,
   problems: Problems,
+  checkKeyFile: boolean,
 ): ConnectionOverrides {
   const out: ConnectionOverrides = {};
   const pick = (...keys: string[]): [string, unknown] | undefined => {
@@ -274,8 +284,11 @@ function ansibleConnection(
   }
   const key = pick('ansible_ssh_private_key_file', 'ansible_private_key_file');
   if (key) {
-    if (typeof key[1] === 'string' && key[1] !== '') out.privateKey = resolvePath(key[1], process.cwd(), env);
-    else bad(key[0], 'a file path', key[1]);
+    if (typeof key[1] === 'string' && key[1] !== '') {
+      out.privateKey = resolvePath(key[1], process.cwd(), env);
+      const problem = checkKeyFile ? keyFileProblem(out.privateKey, env) : undefined;
+      if (problem) problems.add({ file: origins[key[0]], host, field: key[0], detail: problem });
+    } else bad(key[0], 'a file path', key[1]);
   }
   const become = pick('ansible_become');
   if (become) {

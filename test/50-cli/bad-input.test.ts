@@ -136,6 +136,29 @@ export const CASES: Case[] = [
   siteCase('ports collide on a host', { 'group_vars/etcd.yml': 'etcd: { clientPort: 8008 }\n' }, 'port 8008: patroni.restapi.port and etcd.clientPort would both listen on it'),
   siteCase('scope differs between members', { 'host_vars/pg3.yml': 'patroni: { scope: other }\n' }, 'patroni.scope: hosts of group "postgres" disagree'),
   siteCase('etcd group missing', { 'group_vars/postgres.yml': '  groups: { etcd: dcs }\n' }, 'patroni.groups.etcd: group "dcs" is not in the inventory'),
+  // private key files: bad input before connecting, not an unreachable host
+  { name: 'key path missing (host line)', files: hostLine(H1.replace('{key}', '{dir}/nokey')), args: run(), says: ['inv/hosts:2', 'host h1', 'ansible_ssh_private_key_file', 'nokey does not exist'] },
+  { name: 'key path missing (facts)', files: hostLine(H1.replace('{key}', '{dir}/nokey')), args: ['facts', '-i', '{dir}/inv'], says: ['host h1', 'ansible_ssh_private_key_file', 'does not exist'] },
+  {
+    name: 'key path missing (group_vars)',
+    files: { 'inv/hosts': '[app]\nh1 ansible_host=127.0.0.1 ansible_port={port} ansible_user={user}\n', 'inv/group_vars/all.yml': 'ansible_ssh_private_key_file: {dir}/gone_key\n' },
+    args: run(),
+    says: ['group_vars/all.yml', 'host h1', 'ansible_ssh_private_key_file', 'gone_key does not exist'],
+  },
+  { name: 'key file is not a key', files: { ...hostLine(H1.replace('{key}', '{dir}/inv/hosts')) }, args: run(), says: ['host h1', 'ansible_ssh_private_key_file', 'not a private key'] },
+  { name: 'key path is a directory', files: hostLine(H1.replace('{key}', '{dir}')), args: run(), says: ['host h1', 'is not a file'] },
+  {
+    name: 'key path missing (ours, connection:)',
+    files: { 'inv/hosts': null, 'inv/hosts.yml': 'connection: { privateKey: keys/none, port: {port} }\nhosts:\n  h1: { address: 127.0.0.1, user: {user} }\ngroups:\n  app: { hosts: [h1] }\n' },
+    args: run(),
+    says: ['inv/hosts.yml: host h1: connection.privateKey', 'keys/none does not exist'],
+  },
+  {
+    name: 'key path missing (ours, host entry)',
+    files: { 'inv/hosts': null, 'inv/hosts.yml': 'hosts:\n  h1: { address: 127.0.0.1, port: {port}, user: {user}, privateKey: /nonexistent/id }\ngroups:\n  app: { hosts: [h1] }\n' },
+    args: run(),
+    says: ['inv/hosts.yml: host h1: privateKey: private key /nonexistent/id does not exist'],
+  },
   // unreachable (exit 4), for contrast: the run goes as far as connecting
   { name: 'unreachable host', files: hostLine(H1.replace('{port}', '1')), args: run(), code: 4, says: [] },
 ];
