@@ -21,7 +21,7 @@ import patroni from '../roles/patroni/index.ts';
 import pgbackrest from '../roles/pgbackrest/index.ts';
 import postgres from '../roles/postgres/index.ts';
 import softdog from '../roles/softdog/index.ts';
-import { enrolledPlay } from './day2/enrolled.ts';
+import { enrolledPlay } from './day2/enrolled-play.ts';
 
 export default definePlaybook(
   'enroll',

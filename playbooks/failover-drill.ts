@@ -8,6 +8,6 @@
  *   npx rigger run playbooks/failover-drill.ts -i inventories/prod
  */
 import { definePlaybook } from '../src/engine/play.ts';
-import { failoverDrillPlay } from './day2/planned.ts';
+import { failoverDrillPlay } from './day2/planned-plays.ts';
 
 export default definePlaybook('failover-drill', failoverDrillPlay());

@@ -8,7 +8,7 @@
 import type { RunTask } from '../src/engine/types.ts';
 import { definePlay, definePlaybook, parallel } from '../src/engine/play.ts';
 import { clusterState } from '../roles/patroni/live.ts';
-import { routedTo, serverStates } from '../roles/haproxy/runtime.ts';
+import { routedTo, serverStates } from '../roles/haproxy/live.ts';
 import { holdsVip } from '../roles/keepalived/live.ts';
 
 const members: RunTask = {

@@ -6,6 +6,6 @@
  *   npx rigger run playbooks/switchover.ts -i inventories/prod [--check]
  */
 import { definePlaybook } from '../src/engine/play.ts';
-import { switchoverPlay } from './day2/planned.ts';
+import { switchoverPlay } from './day2/planned-plays.ts';
 
 export default definePlaybook('switchover', switchoverPlay());

@@ -15,7 +15,7 @@
  */
 import { definePlaybook, sequence } from '../src/engine/play.ts';
 import { balancerPlays } from './day2/balancer-plays.ts';
-import { databasePlays } from './day2/database.ts';
+import { databasePlays } from './day2/database-plays.ts';
 import { etcdPlays } from './day2/etcd-plays.ts';
 
 const db = databasePlays();

@@ -6,20 +6,23 @@
  * whatever happens.
  */
 import type { RoleContext } from '../../src/engine/role.ts';
-import { TaskError, type RunTask } from '../../src/engine/types.ts';
+import { TaskError } from '../../src/engine/types.ts';
 import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/engine/play.ts';
 import haproxy from '../../roles/haproxy/index.ts';
 import keepalived from '../../roles/keepalived/index.ts';
 import { holdsVip } from '../../roles/keepalived/live.ts';
-import { waitUntil } from '../../roles/etcd/live.ts';
 import type { Inventory } from '../../src/inventory/types.ts';
-import { sharedOnce, varsOf, varsOnly } from './context.ts';
-import { applyUpgrade, BALANCER_STACK, planUpgrade, requireRoom } from './packages.ts';
-import { describeWork, rememberWork, rollStep, staleProcessScript, type MemberWork } from './work.ts';
-import { rolloutSteps, type RolloutPlays, type RolloutVars } from './vars.ts';
+import { stateKey, stepsFor, varsOf, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
+import { applyUpgrade, BALANCER_STACK, planUpgrade, requireRoom } from './lib/packages.ts';
+import { describeWork, rememberWork, rollStep, staleProcessScript, type MemberWork } from './lib/work.ts';
+import { rolloutSteps, type RolloutPlays, type RolloutVars } from './lib/vars.ts';
 
 type Ctx = RoleContext<RolloutVars>;
+const step = stepsFor<RolloutVars>();
 type Reach = Pick<HookContext, 'delegate'>;
+
+/** The balancers' pre-check verdict (a problem, or null), asked once for the group. */
+const BALANCER_VERDICT = stateKey<Promise<string | null>>('rollout:balancers:check');
 
 
 const stale = (unit: string) => staleProcessScript(`$(systemctl show -p MainPID --value ${unit}.service)`);
@@ -56,14 +59,12 @@ async function balancerProblem(ctx: Reach, inv: Inventory, names: string[]): Pro
   return h.length === 1 ? null : `the virtual IP is held by ${h.length === 0 ? 'no balancer' : h.join(' and ')}`;
 }
 
-const precheck: RunTask = {
-  kind: 'run',
+const precheck = step({
   name: 'rollout: balancer pre-checks (HAProxy up, the virtual IP on one balancer, what would change)',
   inCheckMode: 'run',
-  async run(c) {
-    const ctx = c as Ctx;
+  async run(ctx) {
     // One verdict for the group, asked once: every balancer would ask every balancer the same.
-    const p = await sharedOnce(ctx.shared, 'rollout:balancers:check', () => balancerProblem(ctx, ctx.inventory, groupOf(ctx)));
+    const p = await ctx.shared.once(BALANCER_VERDICT, () => balancerProblem(ctx, ctx.inventory, groupOf(ctx)));
     if (p) throw new TaskError(`refusing to start: ${p}`);
     const plan = await planUpgrade(ctx, ctx.vars, BALANCER_STACK);
     await requireRoom(ctx, plan, ['/var/cache/apt/archives', '/usr'], ctx.vars.minFreeDiskMiB);
@@ -74,7 +75,7 @@ const precheck: RunTask = {
     rememberWork(ctx, 'balancers', work);
     return { changed: false, message: describeWork(work) };
   },
-};
+});
 
 const roll = rollStep('rollout: this balancer (virtual IP handed over, upgrade, HAProxy reloaded, keepalived back)', 'balancers', async (ctx, work) => {
   const me = ctx.host.name;

@@ -4,23 +4,26 @@
  * order live state gives (async replicas, the sync standby, the leader last), a gate after
  * each: the whole cluster healthy again before the next member is touched.
  */
-import type { RoleContext } from '../../src/engine/role.ts';
-import { TaskError, type RunTask } from '../../src/engine/types.ts';
+import { TaskError } from '../../src/engine/types.ts';
 import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/engine/play.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState } from '../../roles/patroni/live.ts';
 import { dataDirOf } from '../../roles/patroni/render.ts';
-import { layoutFor, sharedOnce, varsOf, varsOnly } from './context.ts';
-import { clusterHealth, requireHealthy, rolloutOrder } from './members.ts';
-import { ETCD_STACK, planUpgrade, requireRoom, stackPackages } from './packages.ts';
-import { oldestTransactionSeconds } from './pg.ts';
-import { loweredStandbyLimits, restartNeeded, rollMember } from './rollout.ts';
-import { describeWork, rememberWork, rollStep, type MemberWork } from './work.ts';
-import { rolloutSteps, type RolloutPlays, type RolloutVars } from './vars.ts';
+import { layoutFor } from './lib/context.ts';
+import { stateKey, stepsFor, varsOf, varsOnly } from '../../src/toolkit/index.ts';
+import { clusterHealth, requireHealthy, rolloutOrder, type Health } from './lib/members.ts';
+import { ETCD_STACK, planUpgrade, requireRoom, stackPackages } from './lib/packages.ts';
+import { oldestTransactionSeconds } from './lib/pg.ts';
+import { loweredStandbyLimits, restartNeeded, rollMember } from './lib/rollout.ts';
+import { describeWork, rememberWork, rollStep, type MemberWork } from './lib/work.ts';
+import { rolloutSteps, type RolloutPlays, type RolloutVars } from './lib/vars.ts';
 
-type Ctx = RoleContext<RolloutVars>;
+const step = stepsFor<RolloutVars>();
 
-const LEADER_FIRST = 'rollout:db:leader-first';
+/** The standby limits the leader lowers: it restarts first. */
+const LEADER_FIRST = stateKey<string[]>('rollout:db:leader-first');
+/** The cluster's health before the rollout, asked once for every member. */
+const HEALTH = stateKey<Promise<Health>>('rollout:db:health');
 
 /** The database play's share of `packages`: its own stack, or the list without what the etcd play owns. */
 function dbPackages(r: RolloutVars): RolloutVars {
@@ -29,17 +32,15 @@ function dbPackages(r: RolloutVars): RolloutVars {
   return { ...r, packages: mine.length ? mine : 'none' };
 }
 
-const precheck: RunTask = {
-  kind: 'run',
+const precheck = step({
   name: 'rollout: pre-checks (cluster healthy, replication, transactions, disk, what would change)',
   inCheckMode: 'run',
-  async run(c) {
-    const ctx = c as Ctx;
+  async run(ctx) {
     const r = ctx.vars;
     const layout = layoutFor(ctx.host, ctx.inventory);
     const v = layout.patroni;
     const names = layout.members.map((h) => h.name);
-    const health = await sharedOnce(ctx.shared, 'rollout:db:health', () => clusterHealth(ctx, ctx.host.name, names, v, r.maxLagBytes));
+    const health = await ctx.shared.once(HEALTH, () => clusterHealth(ctx, ctx.host.name, names, v, r.maxLagBytes));
     requireHealthy(health, 'refusing to start: the cluster is not healthy');
 
     const tx = await oldestTransactionSeconds(ctx, v.postgresql.port);
@@ -61,7 +62,7 @@ const precheck: RunTask = {
     }
     return { changed: false, message: `${describeWork(work)} [${health.cluster.members.map((m) => `${m.name} ${m.role}`).join(', ')}]` };
   },
-};
+});
 
 const roll = rollStep(
   'rollout: this member (drain, checkpoint, upgrade, restart, back in the pool)',
@@ -73,7 +74,7 @@ const roll = rollStep(
   // After the leader lowered a standby limit every standby restarts to follow it, whether or
   // not Patroni flagged it yet (it holds standbys at the leader's value until then).
   (ctx, work) => {
-    const lowered = ctx.shared.get(LEADER_FIRST) as string[] | undefined;
+    const lowered = ctx.shared.get(LEADER_FIRST);
     return lowered ? { ...work, forceRestart: true, restartReasons: [...work.restartReasons, `the leader lowers ${lowered.join(', ')}`] } : work;
   },
 );

@@ -3,22 +3,20 @@
  * leader within the lag bound and every balancer routes reads to it — not merely when Patroni
  * says "running" (its replication slot appears on the leader's next loop, then it streams).
  */
-import type { RoleContext } from '../../src/engine/role.ts';
-import type { RunTask } from '../../src/engine/types.ts';
 import { definePlay, type Play } from '../../src/engine/play.ts';
-import { waitUntil } from '../../roles/etcd/live.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { describeCluster } from '../../roles/patroni/live.ts';
-import { waitInReadPool } from './balancers.ts';
-import { layoutFor, varsOnly } from './context.ts';
-import { clusterHealth } from './members.ts';
-import { rolloutSteps, type RolloutVars } from './vars.ts';
+import { waitInReadPool } from './lib/balancers.ts';
+import { layoutFor } from './lib/context.ts';
+import { stepsFor, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
+import { clusterHealth } from './lib/members.ts';
+import { rolloutSteps, type RolloutVars } from './lib/vars.ts';
 
-const serving: RunTask = {
-  kind: 'run',
+const step = stepsFor<RolloutVars>();
+
+const serving = step({
   name: 'enrolled: streams from the leader and serves reads',
-  async run(c) {
-    const ctx = c as RoleContext<RolloutVars>;
+  async run(ctx) {
     const layout = layoutFor(ctx.host, ctx.inventory);
     const me = ctx.host.name;
     await waitUntil(
@@ -33,7 +31,7 @@ const serving: RunTask = {
     if (!layout.patroni.tags.noloadbalance) await waitInReadPool(ctx, layout.balancers, me, ctx.vars.memberTimeoutSeconds * 1000);
     return { changed: false, message: `${me} streams${layout.patroni.tags.noloadbalance ? '' : ' and serves reads on every balancer'}` };
   },
-};
+});
 
 export function enrolledPlay(hosts = 'postgres'): Play {
   return definePlay({ name: 'enrolled: streaming and in the read pool', hosts, roles: [varsOnly(patroni), rolloutSteps('enrollment check', () => [serving])], anyErrorsFatal: true });

@@ -3,20 +3,20 @@
  * change), then one member at a time with the leader last — its leadership handed to an
  * already rolled member first — and the quorum healthy again before the next.
  */
-import type { RoleContext } from '../../src/engine/role.ts';
-import { TaskError, type RunTask } from '../../src/engine/types.ts';
+import { TaskError } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/engine/play.ts';
 import etcd from '../../roles/etcd/index.ts';
-import { etcdctl, healthAndMembers, quorum, waitUntil, type Remote } from '../../roles/etcd/live.ts';
+import { etcdctl, healthAndMembers, quorum } from '../../roles/etcd/live.ts';
+import { type Remote, stepsFor, waitUntil } from '../../src/toolkit/index.ts';
 import { httpUrl, inventoryMembers } from '../../roles/etcd/render.ts';
 import type { EtcdVars } from '../../roles/etcd/vars.ts';
-import { varsOf, varsOnly } from './context.ts';
-import { applyUpgrade, ETCD_STACK, planUpgrade, requireRoom } from './packages.ts';
-import { describeWork, rememberWork, rollStep, staleProcessScript, type MemberWork } from './work.ts';
-import { rolloutSteps, type RolloutPlays, type RolloutVars } from './vars.ts';
+import { varsOf, varsOnly } from '../../src/toolkit/index.ts';
+import { applyUpgrade, ETCD_STACK, planUpgrade, requireRoom } from './lib/packages.ts';
+import { describeWork, rememberWork, rollStep, staleProcessScript, type MemberWork } from './lib/work.ts';
+import { rolloutSteps, type RolloutPlays, type RolloutVars } from './lib/vars.ts';
 
-type Ctx = RoleContext<RolloutVars>;
+const step = stepsFor<RolloutVars>();
 
 
 /** On a host that is also a database member, the database play owns every other package. */
@@ -52,12 +52,10 @@ async function endpointStatus(remote: Remote, v: EtcdVars): Promise<{ id: string
   return s;
 }
 
-const precheck: RunTask = {
-  kind: 'run',
+const precheck = step({
   name: 'rollout: etcd pre-checks (quorum healthy, what would change)',
   inCheckMode: 'run',
-  async run(c) {
-    const ctx = c as Ctx;
+  async run(ctx) {
     const v = varsOf(etcd, ctx.host, ctx.inventory);
     const problem = await quorumProblem(ctx, ctx, v);
     if (problem) throw new TaskError(`refusing to start: ${problem}`);
@@ -69,7 +67,7 @@ const precheck: RunTask = {
     rememberWork(ctx, 'etcd', work);
     return { changed: false, message: describeWork(work) };
   },
-};
+});
 
 const roll = rollStep('rollout: this etcd member (leadership handed over, upgrade, restart, quorum healthy)', 'etcd', async (ctx, work) => {
   const v = varsOf(etcd, ctx.host, ctx.inventory);

@@ -6,35 +6,37 @@ import type { RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { definePlay, type Play } from '../../src/engine/play.ts';
-import { waitUntil } from '../../roles/etcd/live.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState, describeCluster, isRunning, type Member } from '../../roles/patroni/live.ts';
-import { layoutFor, sharedOnce, varsOnly, type ClusterLayout } from './context.ts';
-import { clusterHealth, requireHealthy } from './members.ts';
-import { writeThrough } from './pg.ts';
-import { pickCandidate, switchover } from './switchover.ts';
-import { rolloutSteps, type RolloutVars } from './vars.ts';
+import { layoutFor, type ClusterLayout } from './lib/context.ts';
+import { stateKey, stepsFor, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
+import { clusterHealth, requireHealthy, type Health } from './lib/members.ts';
+import { writeThrough } from './lib/pg.ts';
+import { pickCandidate, switchover } from './lib/switchover.ts';
+import { rolloutSteps, type RolloutVars } from './lib/vars.ts';
 
 type Ctx = RoleContext<RolloutVars>;
+const step = stepsFor<RolloutVars>();
+
+/** The cluster's health before the step, asked once for every member. */
+const HEALTH = stateKey<Promise<Health>>('planned:health');
 
 /** Runs `fn` on the live leader only; the others report who did it. */
 function onLeader(name: string, fn: (ctx: Ctx, layout: ClusterLayout, leader: Member, members: Member[]) => Promise<string>): RunTask {
-  return {
-    kind: 'run',
+  return step({
     name,
     inCheckMode: 'run',
-    async run(c) {
-      const ctx = c as Ctx;
+    async run(ctx) {
       const layout = layoutFor(ctx.host, ctx.inventory);
       const names = layout.members.map((h) => h.name);
       // Learned once, before anyone acts: a member checking while the leader hands over would see it mid-way.
-      const health = await sharedOnce(ctx.shared, 'planned:health', () => clusterHealth(ctx, ctx.host.name, names, layout.patroni, ctx.vars.maxLagBytes));
+      const health = await ctx.shared.once(HEALTH, () => clusterHealth(ctx, ctx.host.name, names, layout.patroni, ctx.vars.maxLagBytes));
       requireHealthy(health, 'refusing: the cluster is not healthy');
       if (health.leader.name !== ctx.host.name) return { changed: false, message: `the leader (${health.leader.name}) does it` };
       const summary = await fn(ctx, layout, health.leader, health.cluster.members);
       return ctx.check ? { changed: true, summary: `would ${summary}` } : { changed: true, summary };
     },
-  };
+  });
 }
 
 const planned = onLeader('switchover: hand the leader role to a healthy synchronous standby', async (ctx, layout, leader, members) => {

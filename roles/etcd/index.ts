@@ -4,7 +4,8 @@
  * data of a member of our cluster. See README.md.
  */
 import { defineRole, type RoleContext } from '../../src/engine/role.ts';
-import { TaskError, type RunTask, type Task } from '../../src/engine/types.ts';
+import type { Task } from '../../src/engine/types.ts';
+import { TaskError, journalTail, settleInside, stateKey, stateKeys, stepsFor, waitUntil } from '../../src/toolkit/index.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { file, packages, service } from '../../src/ops/index.ts';
 import { EtcdVars } from './vars.ts';
@@ -21,9 +22,10 @@ import {
   renderEtcdEnv,
   runtimeSettingsDiffer,
 } from './render.ts';
-import { etcdctl, journalTail, memberList, oneAtATime, quorum, settleInside, waitUntil, type EtcdMemberInfo } from './live.ts';
+import { etcdctl, memberList, quorum, type EtcdMemberInfo } from './live.ts';
 
 type Ctx = RoleContext<EtcdVars>;
+const step = stepsFor<EtcdVars>();
 
 /** What the inspection step found on one host; later steps and the handler read it. */
 interface MemberPlan {
@@ -41,10 +43,12 @@ interface MemberPlan {
   changedThisRun: boolean;
 }
 
-const planKey = (host: string) => `etcd:plan:${host}`;
+const planKey = stateKeys<MemberPlan>('etcd:plan');
+/** Restarts of members, one at a time across the run. */
+const RESTARTS = stateKey<Promise<unknown>>('etcd:restart');
 
 function planOf(ctx: Ctx): MemberPlan {
-  const p = ctx.shared.get(planKey(ctx.host.name)) as MemberPlan | undefined;
+  const p = ctx.shared.get(planKey(ctx.host.name));
   if (!p) throw new TaskError('etcd: the inspection step did not run on this host');
   return p;
 }
@@ -58,7 +62,7 @@ function otherClientUrls(ctx: Ctx): string[] {
   return etcdHosts(ctx.inventory, ctx.vars.group)
     .filter((h) => h.name !== ctx.host.name)
     .map((h) => {
-      const v = etcdVarsOf(h);
+      const v = etcdVarsOf(h, ctx.inventory);
       return httpUrl(memberAddress(h, v), v.clientPort);
     });
 }
@@ -67,12 +71,10 @@ function localClientUrl(ctx: Ctx): string {
   return httpUrl('127.0.0.1', ctx.vars.clientPort);
 }
 
-const inspect: RunTask = {
-  kind: 'run',
+const inspect = step({
   name: 'etcd: inspect this member and the cluster',
   inCheckMode: 'run',
-  async run(c) {
-    const ctx = c as Ctx;
+  async run(ctx) {
     const v = ctx.vars;
     const r = await ctx.exec(
       [
@@ -121,7 +123,7 @@ const inspect: RunTask = {
     checkMembership(ctx, live.members, plan.add);
     return { changed: false, message: describe(plan) };
   },
-};
+});
 
 function describe(p: MemberPlan): string {
   const what = p.add ? 'joins the running cluster' : p.state === 'existing' ? 'joins the running cluster (already added)' : 'bootstraps a new cluster with the other members';
@@ -146,37 +148,31 @@ function checkMembership(ctx: Ctx, live: EtcdMemberInfo[], addingSelf: boolean):
     );
 }
 
-const wipeStock: RunTask = {
-  kind: 'run',
+const wipeStock = step({
   name: "etcd: remove Debian's default single-node member",
-  when: (c) => (c.shared.get(planKey(c.host.name)) as MemberPlan | undefined)?.wipeStock ?? false,
-  async run(c) {
-    const ctx = c as Ctx;
+  when: (c) => c.shared.get(planKey(c.host.name))?.wipeStock ?? false,
+  async run(ctx) {
     const dir = ctx.vars.dataDir;
     await ctx.run(`systemctl stop etcd.service\nrm -rf -- ${shQuote(dir)}`);
     return { changed: true, summary: `stopped etcd and removed its default member in ${dir}` };
   },
-};
+});
 
-const addMember: RunTask = {
-  kind: 'run',
+const addMember = step({
   name: 'etcd: add this member to the running cluster',
-  when: (c) => (c.shared.get(planKey(c.host.name)) as MemberPlan | undefined)?.add ?? false,
-  async run(c) {
-    const ctx = c as Ctx;
+  when: (c) => c.shared.get(planKey(c.host.name))?.add ?? false,
+  async run(ctx) {
     const own = ownPeerUrl(ctx);
     await ctx.run(etcdctl(otherClientUrls(ctx), `member add ${shQuote(ctx.host.name)} --peer-urls=${shQuote(own)}`));
     return { changed: true, summary: `member add ${ctx.host.name} ${own}` };
   },
-};
+});
 
-const configure: RunTask = {
-  kind: 'run',
+const configure = step({
   name: `etcd: ${ENV_FILE}`,
   inCheckMode: 'run',
   notify: ['restart etcd'],
-  async run(c) {
-    const ctx = c as Ctx;
+  async run(ctx) {
     const plan = planOf(ctx);
     const text = renderEtcdEnv(etcdEnvFor(ctx.vars, ctx.host, ctx.inventory, plan.state));
     plan.wantedText = text;
@@ -184,17 +180,16 @@ const configure: RunTask = {
     plan.changedThisRun = out.changed;
     return out;
   },
-};
+});
 
-const allConfigured: RunTask = {
-  kind: 'run',
+const allConfigured = step({
   name: 'etcd: wait until every member is configured',
   inCheckMode: 'run',
   async run(ctx) {
     await ctx.barrier('etcd: configured');
     return { changed: false };
   },
-};
+});
 
 /** Every member of the group started and healthy, as the cluster itself reports it. */
 async function waitHealthy(ctx: Ctx, what: string): Promise<string> {
@@ -210,15 +205,13 @@ async function waitHealthy(ctx: Ctx, what: string): Promise<string> {
   );
 }
 
-const healthGate: RunTask = {
-  kind: 'run',
+const healthGate = step({
   name: 'etcd: every member healthy',
-  async run(c) {
-    const ctx = c as Ctx;
+  async run(ctx) {
     const message = await waitHealthy(ctx, `etcd cluster health (every member of group "${ctx.vars.group}" started and healthy)`);
     return { changed: false, message };
   },
-};
+});
 
 function tasks(ctx: Ctx): Task[] {
   // Fail on a broken group before anything runs.
@@ -241,12 +234,10 @@ function tasks(ctx: Ctx): Task[] {
  * (ETCD_INITIAL_*) never cost a restart.
  */
 const restart = (): Task[] => [
-  {
-    kind: 'run',
+  step({
     name: 'etcd: restart (one member at a time)',
-    async run(x) {
-      const ctx = x as Ctx;
-      const plan = ctx.shared.get(planKey(ctx.host.name)) as MemberPlan | undefined;
+    async run(ctx) {
+      const plan = ctx.shared.get(planKey(ctx.host.name));
       if (plan?.changedThisRun) {
         if (!plan.previousOurs) return { changed: false, message: 'first start already used the new settings' };
         if (!runtimeSettingsDiffer(plan.previousText, plan.wantedText ?? plan.previousText))
@@ -259,13 +250,13 @@ const restart = (): Task[] => [
         );
         if (r.stdout.trim() === 'fresh') return { changed: false, message: 'etcd already runs with the current settings' };
       }
-      await oneAtATime(ctx.shared, 'etcd:restart', async () => {
+      await ctx.shared.oneAtATime(RESTARTS, async () => {
         await ctx.run('systemctl restart etcd.service');
         await waitHealthy(ctx, `etcd cluster health after restarting ${ctx.host.name}`);
       });
       return { changed: true, summary: 'restarted etcd (cluster healthy again)' };
     },
-  },
+  }),
 ];
 
 export const etcd = defineRole({

@@ -1,49 +1,8 @@
 /**
- * Live etcd state through etcdctl on a member (v3 API), and the deadline loop every wait of
- * the database roles uses: poll, remember what was last seen, and say it on timeout.
+ * Live etcd state through etcdctl on a member (v3 API): members, health, quorum.
  */
 import { shQuote } from '../../src/transport/types.ts';
-import { TaskError, type OpTask, type RunOutcome, type TaskContext } from '../../src/engine/types.ts';
-import { runOp } from '../../src/engine/run-task.ts';
-import type { ExecOptions, ExecResult } from '../../src/transport/types.ts';
-
-/** What the helpers need: one host's exec (a TaskContext or a play hook's HostView). */
-export interface Remote {
-  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
-}
-
-export type Poll<T> = { done: true; value: T } | { done: false; seen: string };
-
-/**
- * Calls `check` every `intervalMs` until it is done or `timeoutMs` passed; on timeout throws
- * a TaskError naming what it waited for, for how long, and the last state seen (plus `more()`,
- * e.g. the tail of a journal, when given).
- */
-export async function waitUntil<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<Poll<T>>,
-  opts: { intervalMs?: number; more?: () => Promise<string> } = {},
-): Promise<T> {
-  const started = Date.now();
-  let seen = 'nothing yet';
-  for (;;) {
-    const r = await check();
-    if (r.done) return r.value;
-    seen = r.seen;
-    if (Date.now() - started >= timeoutMs) break;
-    await new Promise((res) => setTimeout(res, opts.intervalMs ?? 1000));
-  }
-  let extra = '';
-  if (opts.more) extra = await opts.more().catch((e: unknown) => `(could not read more: ${String(e)})`);
-  throw new TaskError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}; last seen: ${seen}${extra ? `\n${extra}` : ''}`);
-}
-
-/** The last lines of a unit's journal, for error messages. */
-export async function journalTail(remote: Remote, unit: string, lines = 20): Promise<string> {
-  const r = await remote.exec(`journalctl -u ${shQuote(unit)} -n ${lines} --no-pager -o short-iso 2>&1 | tail -n ${lines}`);
-  return `last lines of journalctl -u ${unit}:\n${r.stdout.trim() || '(empty)'}`;
-}
+import type { Remote } from '../../src/toolkit/index.ts';
 
 export interface EtcdMemberInfo {
   /** Hex member id, as etcdctl member remove wants it. */
@@ -140,36 +99,4 @@ export async function quorum(remote: Remote, endpoints: string[], want: Array<{ 
   if (absent.length > 0)
     return { ok: false, seen: `members: ${list.members.map((m) => `${m.name || '(unstarted)'} ${m.peerUrls.join(',')}`).join('; ')}; not started yet: ${absent.join(', ')}` };
   return { ok: true, started: started.length };
-}
-
-/**
- * Runs an op (built at run time, e.g. a file whose content depends on live state) inside a
- * custom step and returns its outcome; a failure becomes the step's error.
- */
-export async function settleInside(ctx: TaskContext, op: OpTask): Promise<RunOutcome> {
-  const r = await runOp(ctx, op);
-  switch (r.status) {
-    case 'changed':
-      return { changed: true, summary: r.summary, ...(r.diff !== undefined ? { diff: r.diff } : {}) };
-    case 'failed':
-      throw new TaskError(r.error);
-    case 'skipped':
-      return { changed: false, message: r.reason };
-    default:
-      return { changed: false, ...(r.message ? { message: r.message } : {}) };
-  }
-}
-
-/**
- * Runs `fn` only after every earlier caller with the same key finished (one member at a time
- * across the hosts of a run, e.g. restarts that must keep quorum). When an earlier one failed,
- * later ones do not run: one member down is what the cluster can afford.
- */
-export async function oneAtATime<T>(shared: Map<string, unknown>, key: string, fn: () => Promise<T>): Promise<T> {
-  const prev = (shared.get(key) as Promise<unknown> | undefined) ?? Promise.resolve();
-  const mine = prev.then(fn, (e: unknown) => {
-    throw new TaskError(`not done: an earlier one failed (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
-  });
-  shared.set(key, mine);
-  return mine;
 }

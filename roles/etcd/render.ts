@@ -3,7 +3,10 @@
  * a systemd EnvironmentFile (KEY=value lines), so no shell quoting rules apply, only systemd's.
  */
 import type { Host, Inventory } from '../../src/inventory/types.ts';
+import { hostsOf, httpUrl, varsOf } from '../../src/toolkit/index.ts';
 import { EtcdVars } from './vars.ts';
+
+export { httpUrl };
 
 export const ENV_FILE = '/etc/default/etcd';
 export const HEADER = '# Managed by rigger (role etcd). Local edits are overwritten on the next run.';
@@ -31,54 +34,39 @@ export interface EtcdEnv {
 /** Keys only read when a member starts with an empty data dir: changing them needs no restart. */
 export const BOOTSTRAP_KEYS = new Set(['ETCD_INITIAL_CLUSTER', 'ETCD_INITIAL_CLUSTER_STATE', 'ETCD_INITIAL_CLUSTER_TOKEN']);
 
-/** http://host:port, with IPv6 literals in brackets. */
-export function httpUrl(address: string, port: number): string {
-  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+/** The etcd vars of any host of the inventory, validated (a problem names file, host and field). */
+export function etcdVarsOf(host: Host, inventory: Inventory): EtcdVars {
+  return varsOf({ name: 'etcd', vars: EtcdVars }, host, inventory);
 }
 
-/** host:port as Patroni's etcd3.hosts wants it. */
-export function hostPort(address: string, port: number): string {
-  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
-}
-
-/**
- * The etcd vars of another host, resolved from its inventory vars over the schema defaults
- * (the engine validated them already; a host outside the play falls back to defaults).
- */
-export function etcdVarsOf(host: Host): EtcdVars {
-  const parsed = EtcdVars.safeParse(host.vars['etcd'] ?? {});
-  return parsed.success ? parsed.data : EtcdVars.parse({});
-}
-
-export function memberAddress(host: Host, vars: EtcdVars = etcdVarsOf(host)): string {
+export function memberAddress(host: Host, vars: EtcdVars): string {
   return vars.address ?? host.connection.address;
 }
 
 /** The hosts of the etcd group in inventory order; an empty or missing group is an input error. */
 export function etcdHosts(inventory: Inventory, group: string): Host[] {
-  const g = inventory.groups.get(group);
-  if (!g || g.hosts.length === 0) throw new Error(`inventory group "${group}" (the etcd members) is missing or empty`);
-  return g.hosts.map((name) => {
-    const h = inventory.hosts.get(name);
-    if (!h) throw new Error(`group "${group}" lists unknown host "${name}"`);
-    return h;
+  return hostsOf(inventory, group, { varName: 'the etcd members', nonEmpty: true });
+}
+
+/** Where each member's clients connect (address and client port), in inventory order. */
+export function clientEndpoints(inventory: Inventory, group: string): Array<{ address: string; port: number }> {
+  return etcdHosts(inventory, group).map((h) => {
+    const v = etcdVarsOf(h, inventory);
+    return { address: memberAddress(h, v), port: v.clientPort };
   });
 }
 
 /** Members of the cluster as the inventory describes it (name = inventory host name). */
 export function inventoryMembers(inventory: Inventory, group: string): EtcdMember[] {
   return etcdHosts(inventory, group).map((h) => {
-    const v = etcdVarsOf(h);
+    const v = etcdVarsOf(h, inventory);
     return { name: h.name, peerUrl: httpUrl(memberAddress(h, v), v.peerPort) };
   });
 }
 
 /** Client URLs of every member (what etcdctl --endpoints and Patroni need). */
 export function clientUrls(inventory: Inventory, group: string): string[] {
-  return etcdHosts(inventory, group).map((h) => {
-    const v = etcdVarsOf(h);
-    return httpUrl(memberAddress(h, v), v.clientPort);
-  });
+  return clientEndpoints(inventory, group).map((e) => httpUrl(e.address, e.port));
 }
 
 export function etcdEnvFor(vars: EtcdVars, host: Host, inventory: Inventory, state: 'new' | 'existing'): EtcdEnv {

@@ -4,16 +4,10 @@
  */
 import { defineRole } from '../../src/engine/role.ts';
 import { TaskError } from '../../src/engine/types.ts';
-import type { Inventory, Host } from '../../src/inventory/types.ts';
 import { file, packages, service } from '../../src/ops/index.ts';
 import { haproxyConfig, renderHaproxyCfg } from './render.ts';
 import { HaproxyVarsSchema } from './vars.ts';
-
-function groupMembers(inv: Inventory, group: string): Host[] {
-  const g = inv.groups.get(group);
-  if (!g) throw new TaskError(`haproxy: inventory ${inv.source} has no group "${group}" (haproxy.backendGroup)`);
-  return g.hosts.map((n) => inv.hosts.get(n)).filter((h): h is Host => h !== undefined);
-}
+import { hostsOf } from '../../src/toolkit/index.ts';
 
 export const haproxy = defineRole({
   name: 'haproxy',
@@ -21,7 +15,7 @@ export const haproxy = defineRole({
   vars: HaproxyVarsSchema,
   tasks(ctx) {
     const v = ctx.vars;
-    const backends = groupMembers(ctx.inventory, v.backendGroup).map((h) => ({ name: h.name, address: h.connection.address }));
+    const backends = hostsOf(ctx.inventory, v.backendGroup, { varName: 'haproxy.backendGroup' }).map((h) => ({ name: h.name, address: h.connection.address }));
     if (backends.length === 0) throw new TaskError(`haproxy: group "${v.backendGroup}" has no hosts to route to`);
     return [
       packages({ names: [v.package, ...(v.installSocat ? ['socat'] : [])] }),

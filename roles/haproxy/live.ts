@@ -4,13 +4,9 @@
  * reload. For day-2 operations (take a member out before touching it). Uses socat when
  * installed (the role installs it), else python3.
  */
-import { shQuote, type ExecOptions, type ExecResult } from '../../src/transport/types.ts';
+import { shQuote } from '../../src/transport/types.ts';
+import type { Remote } from '../../src/toolkit/index.ts';
 import { TaskError } from '../../src/engine/types.ts';
-
-/** Anything that can run a script on the balancer: a TaskContext or a play's HostView. */
-export interface Exec {
-  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
-}
 
 export const DEFAULT_SOCKET = '/run/haproxy/admin.sock';
 
@@ -54,7 +50,7 @@ export function runtimeScript(command: string, socket = DEFAULT_SOCKET): string 
   ].join('\n');
 }
 
-export async function runtimeCommand(h: Exec, command: string, socket = DEFAULT_SOCKET): Promise<string> {
+export async function runtimeCommand(h: Remote, command: string, socket = DEFAULT_SOCKET): Promise<string> {
   const r = await h.exec(runtimeScript(command, socket), { timeoutMs: 15_000 });
   if (r.code !== 0) throw new TaskError(`haproxy runtime API "${command}" failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
@@ -122,7 +118,7 @@ export function mergeStates(statCsv: string, serversState: string): ServerState[
 }
 
 /** Every server of every listen section, in one round trip. */
-export async function serverStates(h: Exec, socket = DEFAULT_SOCKET): Promise<ServerState[]> {
+export async function serverStates(h: Remote, socket = DEFAULT_SOCKET): Promise<ServerState[]> {
   const marker = '@@RIGGER-SPLIT@@';
   const script = `${runtimeScript('show stat', socket)}\necho ${marker}\n${runtimeScript('show servers state', socket)}`;
   const r = await h.exec(script, { timeoutMs: 20_000 });
@@ -132,7 +128,7 @@ export async function serverStates(h: Exec, socket = DEFAULT_SOCKET): Promise<Se
 }
 
 /** Puts one server of one backend in a state. haproxy answers nothing on success. */
-export async function setServerState(h: Exec, backend: string, server: string, state: AdminState, socket = DEFAULT_SOCKET): Promise<void> {
+export async function setServerState(h: Remote, backend: string, server: string, state: AdminState, socket = DEFAULT_SOCKET): Promise<void> {
   if (!/^[A-Za-z0-9_.:-]+$/.test(backend) || !/^[A-Za-z0-9_.:-]+$/.test(server)) {
     throw new TaskError(`invalid haproxy backend/server name: ${backend}/${server}`);
   }
@@ -141,16 +137,13 @@ export async function setServerState(h: Exec, backend: string, server: string, s
 }
 
 /** The same state for a server in every backend it appears in (both routes by default). */
-export async function setServerStateEverywhere(h: Exec, server: string, state: AdminState, socket = DEFAULT_SOCKET): Promise<string[]> {
+export async function setServerStateEverywhere(h: Remote, server: string, state: AdminState, socket = DEFAULT_SOCKET): Promise<string[]> {
   const backends = [...new Set((await serverStates(h, socket)).filter((s) => s.server === server).map((s) => s.backend))];
   if (backends.length === 0) throw new TaskError(`haproxy has no server named ${server}`);
   for (const b of backends) await setServerState(h, b, server, state, socket);
   return backends;
 }
 
-export const drainServer = (h: Exec, server: string, socket?: string) => setServerStateEverywhere(h, server, 'drain', socket);
-export const maintServer = (h: Exec, server: string, socket?: string) => setServerStateEverywhere(h, server, 'maint', socket);
-export const readyServer = (h: Exec, server: string, socket?: string) => setServerStateEverywhere(h, server, 'ready', socket);
 
 /** The servers haproxy currently routes a listen section to (health up, admin ready). */
 export function routedTo(states: ServerState[], backend: string): string[] {
@@ -161,7 +154,7 @@ export function routedTo(states: ServerState[], backend: string): string[] {
  * Waits until a drained server holds no client session in any backend (deadline in ms); the
  * error says how many sessions were left. For "drain, wait, then stop PostgreSQL".
  */
-export async function waitNoSessions(h: Exec, server: string, timeoutMs: number, socket = DEFAULT_SOCKET, intervalMs = 1000): Promise<void> {
+export async function waitNoSessions(h: Remote, server: string, timeoutMs: number, socket = DEFAULT_SOCKET, intervalMs = 1000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const mine = (await serverStates(h, socket)).filter((s) => s.server === server);

@@ -4,6 +4,7 @@
  * health-checked against Patroni's REST API.
  */
 import type { HaproxyVars } from './vars.ts';
+import { hostPort } from '../../src/toolkit/index.ts';
 
 export interface Backend {
   /** Server name in haproxy (the inventory host name). */
@@ -78,11 +79,6 @@ export function haproxyConfig(v: HaproxyVars, backends: Backend[]): HaproxyConfi
       },
     ],
   };
-}
-
-/** host:port, with brackets around an IPv6 address. */
-function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function block(head: string, lines: string[]): string {

@@ -5,17 +5,12 @@
  */
 import { defineRole } from '../../src/engine/role.ts';
 import { TaskError } from '../../src/engine/types.ts';
-import type { Host, Inventory } from '../../src/inventory/types.ts';
+import type { Host } from '../../src/inventory/types.ts';
 import { file, packages, service, user } from '../../src/ops/index.ts';
 import { waitSingleHolder } from './live.ts';
 import { keepalivedConfig, renderKeepalivedConf, type Placement } from './render.ts';
 import { KeepalivedVarsSchema, type KeepalivedVars } from './vars.ts';
-
-function groupMembers(inv: Inventory, group: string): Host[] {
-  const g = inv.groups.get(group);
-  if (!g) throw new TaskError(`keepalived: inventory ${inv.source} has no group "${group}" (keepalived.group)`);
-  return g.hosts.map((n) => inv.hosts.get(n)).filter((h): h is Host => h !== undefined);
-}
+import { hostsOf } from '../../src/toolkit/index.ts';
 
 function placement(v: KeepalivedVars, host: Host, members: Host[], defaultIface: string | undefined): Placement {
   const index = members.findIndex((m) => m.name === host.name);
@@ -40,7 +35,7 @@ export const keepalived = defineRole({
   vars: KeepalivedVarsSchema,
   tasks(ctx) {
     const v = ctx.vars;
-    const members = groupMembers(ctx.inventory, v.group);
+    const members = hostsOf(ctx.inventory, v.group, { varName: 'keepalived.group' });
     const place = placement(v, ctx.host, members, ctx.facts.defaultIpv4?.interface);
     const conf = renderKeepalivedConf(keepalivedConfig(v, place, v.authPassword?.reveal()));
     return [

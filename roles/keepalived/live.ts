@@ -5,6 +5,7 @@
  */
 import { TaskError, type RunTask, type TaskContext } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
+import { stateKey } from '../../src/toolkit/index.ts';
 
 /** Read-only: prints the interface holding `vip`, or nothing. */
 export function holderScript(vip: string): string {
@@ -47,7 +48,7 @@ export function waitSingleHolder(w: VipWait): RunTask {
     name: `virtual IP ${w.vip} held by exactly one balancer`,
     inCheckMode: 'skip',
     async run(ctx) {
-      const key = (round: number, host: string) => `keepalived:vip:${w.vip}:${round}:${host}`;
+      const key = (round: number, host: string) => stateKey<boolean>(`keepalived:vip:${w.vip}:${round}:${host}`);
       let last: RoundVerdict | null = null;
       for (let round = 0; round < w.rounds; round++) {
         if (round > 0) await new Promise((r) => setTimeout(r, w.intervalMs));

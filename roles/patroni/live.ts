@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import type { Secret } from '../../src/core/secret.ts';
 import { TaskError } from '../../src/engine/types.ts';
-import type { Remote } from '../etcd/live.ts';
+import type { Remote } from '../../src/toolkit/index.ts';
 
 export interface ApiTarget {
   /** Base URL; default http://127.0.0.1:<port> (the REST API of the host the call runs on). */

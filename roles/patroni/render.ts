@@ -5,8 +5,9 @@
 import { stringify } from 'yaml';
 import type { Host, Inventory } from '../../src/inventory/types.ts';
 import type { Secret } from '../../src/core/secret.ts';
-import { etcdHosts, etcdVarsOf, hostPort, memberAddress } from '../etcd/render.ts';
-import type { ParameterValue, PatroniVars } from './vars.ts';
+import { clientEndpoints } from '../etcd/exports.ts';
+import { hostPort, hostsOf, varsOf } from '../../src/toolkit/index.ts';
+import { PatroniVars, type ParameterValue } from './vars.ts';
 
 export const HEADER = '# Managed by rigger (role patroni). Local edits are overwritten on the next run.';
 
@@ -125,17 +126,9 @@ export function dcsConfigOf(v: PatroniVars): DcsConfig {
   };
 }
 
-function groupHosts(inventory: Inventory, group: string): Host[] {
-  const g = inventory.groups.get(group);
-  if (!g) return [];
-  return g.hosts.map((n) => inventory.hosts.get(n)).filter((h): h is Host => h !== undefined);
-}
-
-/** The address this member advertises, read from another host's raw patroni vars. */
-function peerAddress(host: Host): string {
-  const raw = host.vars['patroni'];
-  if (raw && typeof raw === 'object' && 'address' in raw && typeof raw.address === 'string') return raw.address;
-  return host.connection.address;
+/** The address a member advertises, from its validated patroni vars. */
+function peerAddress(host: Host, inventory: Inventory): string {
+  return memberAddressOf(varsOf({ name: 'patroni', vars: PatroniVars }, host, inventory), host);
 }
 
 /** An address as a pg_hba ADDRESS field: one host for an IP, the network as given, a name as is. */
@@ -147,8 +140,8 @@ export function hbaAddress(address: string): string {
 }
 
 export function pgHbaOf(v: PatroniVars, inventory: Inventory): string[] {
-  const members = groupHosts(inventory, v.groups.postgres).map(peerAddress);
-  const others = [...groupHosts(inventory, v.groups.balancers), ...groupHosts(inventory, v.groups.backup)].map((h) => h.connection.address);
+  const members = hostsOf(inventory, v.groups.postgres).map((h) => peerAddress(h, inventory));
+  const others = [...hostsOf(inventory, v.groups.balancers), ...hostsOf(inventory, v.groups.backup)].map((h) => h.connection.address);
   const repl = v.authentication.replication.username;
   const lines = [
     'local all all peer',
@@ -165,13 +158,8 @@ export function pgHbaOf(v: PatroniVars, inventory: Inventory): string[] {
   return [...new Set(lines)];
 }
 
-function withPort(address: string, port: number): string {
-  return hostPort(address, port);
-}
-
 export function patroniConfigFor(v: PatroniVars, host: Host, inventory: Inventory): PatroniConfig {
-  const pgGroup = inventory.groups.get(v.groups.postgres);
-  if (!pgGroup?.hosts.includes(host.name)) throw new Error(`host ${host.name} is not in the postgres group "${v.groups.postgres}"`);
+  if (!hostsOf(inventory, v.groups.postgres).some((h) => h.name === host.name)) throw new Error(`host ${host.name} is not in the postgres group "${v.groups.postgres}"`);
   const addr = memberAddressOf(v, host);
   const initdb: Array<string | Record<string, string>> = [{ encoding: v.initdb.encoding }];
   if (v.initdb.locale) initdb.push({ locale: v.initdb.locale });
@@ -181,20 +169,17 @@ export function patroniConfigFor(v: PatroniVars, host: Host, inventory: Inventor
     namespace: v.namespace,
     name: host.name,
     restapi: {
-      listen: withPort(v.restapi.listen, v.restapi.port),
-      connect_address: withPort(addr, v.restapi.port),
+      listen: hostPort(v.restapi.listen, v.restapi.port),
+      connect_address: hostPort(addr, v.restapi.port),
       authentication: { username: v.restapi.username, password: v.restapi.password },
     },
     etcd3: {
-      hosts: etcdHosts(inventory, v.groups.etcd).map((h) => {
-        const ev = etcdVarsOf(h);
-        return hostPort(memberAddress(h, ev), ev.clientPort);
-      }),
+      hosts: clientEndpoints(inventory, v.groups.etcd).map((e) => hostPort(e.address, e.port)),
     },
     bootstrap: { dcs: dcsConfigOf(v), initdb },
     postgresql: {
-      listen: withPort(v.postgresql.listen, v.postgresql.port),
-      connect_address: withPort(addr, v.postgresql.port),
+      listen: hostPort(v.postgresql.listen, v.postgresql.port),
+      connect_address: hostPort(addr, v.postgresql.port),
       data_dir: dataDirOf(v),
       bin_dir: binDirOf(v),
       pgpass: v.postgresql.pgpass,

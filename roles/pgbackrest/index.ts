@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto';
 import { defineRole } from '../../src/engine/role.ts';
 import { TaskError, type RunTask, type Task } from '../../src/engine/types.ts';
-import type { Host, Inventory } from '../../src/inventory/types.ts';
 import { command, directory, file, packages, service, user } from '../../src/ops/index.ts';
 import { archiveCheck, checkFingerprint, ensureStanza, initialBackup, verify } from './live.ts';
 import {
@@ -17,22 +16,15 @@ import {
   unitName,
   type BackupType,
 } from './render.ts';
-import { authorizedKeys, knownHosts, publishKeys, sshIdentity, type Side } from './trust.ts';
+import { authorizedKeys, knownHosts, publishKeys, publishedKeysKey, sshIdentity, type Side } from './trust.ts';
+import { hostsOf, stateKeys } from '../../src/toolkit/index.ts';
+import { restApiPortOf } from '../patroni/exports.ts';
 import { PgbackrestVarsSchema, type PgbackrestVars } from './vars.ts';
 
-function groupMembers(inv: Inventory, group: string, varName: string): Host[] {
-  const g = inv.groups.get(group);
-  if (!g) throw new TaskError(`pgbackrest: inventory ${inv.source} has no group "${group}" (pgbackrest.${varName})`);
-  return g.hosts.map((n) => inv.hosts.get(n)).filter((h): h is Host => h !== undefined);
-}
-
-/** Patroni's REST API port on this host (the patroni role's var), for the leader lookup. */
-function patroniPort(host: Host): number {
-  const p = host.vars['patroni'] as { restapi?: { port?: unknown } } | undefined;
-  return typeof p?.restapi?.port === 'number' ? p.restapi.port : 8008;
-}
-
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** (stanza, host): the digest of a host's pgbackrest.conf. */
+const confDigestKey = stateKeys<string>('pgbackrest:conf');
 
 /** Each host publishes a digest of its config; the repository host's check fingerprint covers them all. */
 function publishConfigDigest(v: PgbackrestVars, digest: string): RunTask {
@@ -41,7 +33,7 @@ function publishConfigDigest(v: PgbackrestVars, digest: string): RunTask {
     name: 'wait for every pgbackrest host to be configured',
     inCheckMode: 'run',
     async run(ctx) {
-      ctx.shared.set(`pgbackrest:${v.stanza}:conf:${ctx.host.name}`, digest);
+      ctx.shared.set(confDigestKey(v.stanza, ctx.host.name), digest);
       await ctx.barrier(`pgbackrest:${v.stanza}:configured`);
       return { changed: false };
     },
@@ -76,8 +68,8 @@ export const pgbackrest = defineRole({
   vars: PgbackrestVarsSchema,
   tasks(ctx) {
     const v = ctx.vars;
-    const dbHosts = groupMembers(ctx.inventory, v.dbGroup, 'dbGroup');
-    const repoHosts = groupMembers(ctx.inventory, v.repoGroup, 'repoGroup');
+    const dbHosts = hostsOf(ctx.inventory, v.dbGroup, { varName: 'pgbackrest.dbGroup' });
+    const repoHosts = hostsOf(ctx.inventory, v.repoGroup, { varName: 'pgbackrest.repoGroup' });
     const repo = repoHosts[0];
     if (!repo) throw new TaskError(`pgbackrest: group "${v.repoGroup}" has no host for the repository`);
     const me = ctx.host;
@@ -119,7 +111,7 @@ export const pgbackrest = defineRole({
         ...(isRepo ? { sensitive: true } : {}),
       }),
     );
-    if (isDb && v.checkArchiveCommand) tasks.push(archiveCheck(v, patroniPort(me)));
+    if (isDb && v.checkArchiveCommand) tasks.push(archiveCheck(v, restApiPortOf(me, ctx.inventory)));
     tasks.push(publishConfigDigest(v, sha(conf)));
     if (isRepo) {
       tasks.push(ensureStanza(v));
@@ -127,9 +119,9 @@ export const pgbackrest = defineRole({
         verify(v, (c) =>
           checkFingerprint(
             [me, ...dbHosts].map((h) => {
-              const digest = c.shared.get(`pgbackrest:${v.stanza}:conf:${h.name}`);
-              const keys = c.shared.get(`pgbackrest:${v.stanza}:keys:${h.name}`);
-              return `${h.name} ${typeof digest === 'string' ? digest : 'absent'} ${JSON.stringify(keys ?? null)}`;
+              const digest = c.shared.get(confDigestKey(v.stanza, h.name));
+              const keys = c.shared.get(publishedKeysKey(v.stanza, h.name));
+              return `${h.name} ${digest ?? 'absent'} ${JSON.stringify(keys ?? null)}`;
             }),
           ),
         ),

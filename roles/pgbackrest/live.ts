@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { TaskError, type RunTask, type TaskContext } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
-import { findLeader } from '../patroni/live.ts';
+import { findLeader } from '../patroni/exports.ts';
 import { archiveCommand, type PgbackrestVars } from './vars.ts';
 
 /** The part of `pgbackrest info --output=json` we read. */

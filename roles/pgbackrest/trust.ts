@@ -10,6 +10,7 @@ import { TaskError, type OpTask, type RunTask, type TaskContext } from '../../sr
 import { shQuote } from '../../src/transport/types.ts';
 import { blockFile } from './block-file.ts';
 import { authorizedKeyLine, keyTag, knownHostsLine } from './render.ts';
+import { stateKeys } from '../../src/toolkit/index.ts';
 
 export interface Side {
   /** OS user pgbackrest runs as on this host, its home. */
@@ -30,7 +31,8 @@ export interface PublishedKeys {
 
 export const HOST_KEY = '/etc/ssh/ssh_host_ed25519_key.pub';
 
-const sharedKey = (stanza: string, host: string) => `pgbackrest:${stanza}:keys:${host}`;
+/** (stanza, host): the keys a host published for its peers to pin. */
+export const publishedKeysKey = stateKeys<PublishedKeys>('pgbackrest:keys');
 
 /** The user's key pair: generated on the host once, the private half never leaves it. */
 export function sshIdentity(side: Side, hostName: string): OpTask {
@@ -84,7 +86,7 @@ export function publishKeys(stanza: string, side: Side): RunTask {
       const keys: PublishedKeys = { userKey: user.trim() || null, hostKey: host.trim() || null };
       if (!keys.hostKey) throw new TaskError(`${HOST_KEY} is missing on ${ctx.host.name}: its host key cannot be pinned for pgbackrest's SSH`);
       if (!keys.userKey && !ctx.check) throw new TaskError(`${side.home}/.ssh/id_ed25519.pub is missing on ${ctx.host.name}`);
-      ctx.shared.set(sharedKey(stanza, ctx.host.name), keys);
+      ctx.shared.set(publishedKeysKey(stanza, ctx.host.name), keys);
       await ctx.barrier(`pgbackrest:${stanza}:keys`);
       return { changed: false };
     },
@@ -92,7 +94,7 @@ export function publishKeys(stanza: string, side: Side): RunTask {
 }
 
 function published(ctx: TaskContext, stanza: string, peer: string): PublishedKeys | undefined {
-  return ctx.shared.get(sharedKey(stanza, peer)) as PublishedKeys | undefined;
+  return ctx.shared.get(publishedKeysKey(stanza, peer));
 }
 
 /**

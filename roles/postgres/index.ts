@@ -9,8 +9,10 @@ import { shQuote } from '../../src/transport/types.ts';
 import { command, directory, file, packages, service } from '../../src/ops/index.ts';
 import { PostgresVars } from './vars.ts';
 import { CREATECLUSTER_DROPIN, PGDG_SOURCE, renderCreateclusterDropin, renderPgdgSource, serverPackages } from './render.ts';
+import { stepsFor } from '../../src/toolkit/index.ts';
 
 type Ctx = RoleContext<PostgresVars>;
+const step = stepsFor<PostgresVars>();
 
 /** What the probe of the stock cluster prints, one key=value a line. */
 export interface StockCluster {
@@ -81,20 +83,19 @@ function stockProbe(version: number): string {
   ].join('\n');
 }
 
-const dropStock = (version: number): RunTask => ({
-  kind: 'run',
-  name: `postgres: drop Debian's stock cluster ${version}/main (if empty and not Patroni's)`,
-  inCheckMode: 'run',
-  async run(c) {
-    const ctx = c as Ctx;
-    const stock = parseStockCluster((await ctx.exec(stockProbe(version))).stdout);
-    const d = decideStock(stock, version);
-    if (d.action === 'none') return { changed: false, message: d.why };
-    if (d.action === 'refuse') throw new TaskError(d.why);
-    if (!ctx.check) await ctx.run(`pg_dropcluster --stop ${version} main`);
-    return { changed: true, summary: `${d.why}: pg_dropcluster --stop ${version} main` };
-  },
-});
+const dropStock = (version: number): RunTask =>
+  step({
+    name: `postgres: drop Debian's stock cluster ${version}/main (if empty and not Patroni's)`,
+    inCheckMode: 'run',
+    async run(ctx) {
+      const stock = parseStockCluster((await ctx.exec(stockProbe(version))).stdout);
+      const d = decideStock(stock, version);
+      if (d.action === 'none') return { changed: false, message: d.why };
+      if (d.action === 'refuse') throw new TaskError(d.why);
+      if (!ctx.check) await ctx.run(`pg_dropcluster --stop ${version} main`);
+      return { changed: true, summary: `${d.why}: pg_dropcluster --stop ${version} main` };
+    },
+  });
 
 function pgdgTasks(v: PostgresVars, ctx: Ctx): Task[] {
   if (v.source !== 'pgdg') return [];

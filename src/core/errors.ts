@@ -8,3 +8,11 @@ export class InputError extends Error {
     this.name = 'InputError';
   }
 }
+
+/** A failure inside a task, with the text the user needs (already specific, redacted on print). */
+export class TaskError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TaskError';
+  }
+}

@@ -47,11 +47,6 @@ export function containsSecret(text: string): boolean {
   return false;
 }
 
-/** Registers a clear-text value that is sensitive but never wrapped (e.g. a generated hash). */
-export function registerSensitive(value: string): void {
-  if (value.length >= 3) known.add(value);
-}
-
 /**
  * Schema for a secret var in a role: accepts a Secret (from the inventory's
  * `{ secret: { env | file | value } }`, or `new Secret(...)` in a playbook).

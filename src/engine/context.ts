@@ -5,6 +5,7 @@ import type { Transport, ExecOptions } from '../transport/types.ts';
 import type { Host, Inventory } from '../inventory/types.ts';
 import type { Facts } from '../facts/types.ts';
 import { TaskError, type Delegate, type TaskContext } from './types.ts';
+import { RunState } from './run-state.ts';
 
 export interface ContextParts {
   host: Host;
@@ -14,7 +15,7 @@ export interface ContextParts {
   transport: Pick<Transport, 'exec'>;
   check?: boolean;
   diff?: boolean;
-  shared?: Map<string, unknown>;
+  shared?: RunState;
   barrier?: (name: string) => Promise<void>;
   delegate?: (host: string) => Promise<Delegate>;
   log?: (message: string) => void;
@@ -37,7 +38,7 @@ export function createTaskContext(p: ContextParts): TaskContext {
     },
     log: p.log ?? (() => {}),
     warn: p.warn ?? (() => {}),
-    shared: p.shared ?? new Map(),
+    shared: p.shared ?? new RunState(),
     barrier: p.barrier ?? (async () => {}),
     delegate:
       p.delegate ??

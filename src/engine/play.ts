@@ -2,22 +2,16 @@
  * Plays and playbooks. A playbook file default-exports `definePlaybook(...)`.
  */
 import type { Role } from './role.ts';
-import type { Delegate, Task, TaskContext } from './types.ts';
-import type { ExecOptions, ExecResult } from '../transport/types.ts';
-import type { Host, Inventory } from '../inventory/types.ts';
-import type { Facts } from '../facts/types.ts';
+import type { RunState } from './run-state.ts';
+import type { Delegate, HostView, Task, TaskContext } from './types.ts';
+import type { Inventory } from '../inventory/types.ts';
 
-/** A host as seen by play-level hooks (order, gate): its facts and its connection. */
-export interface HostView {
-  host: Host;
-  facts: Facts;
-  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
-}
+export type { HostView };
 
 /** What play-level hooks (order, gate) may use besides the hosts. */
 export interface HookContext {
   inventory: Inventory;
-  shared: Map<string, unknown>;
+  shared: RunState;
   log(message: string): void;
   /** Any inventory host over the run's connection to it (see TaskContext.delegate). */
   delegate(host: string): Promise<Delegate>;

@@ -12,6 +12,7 @@ import type { GateContext, HookContext, HostView, Play, Playbook, Step } from '.
 import type { Role, RoleContext } from './role.ts';
 import { TaskError, type Delegate, type TaskContext } from './types.ts';
 import { createTaskContext } from './context.ts';
+import { RunState } from './run-state.ts';
 import { BarrierGroup } from './barrier.ts';
 import { HandlerTable, type HandlerDef } from './handlers.ts';
 import { runEntries, runHandlers, type HostPlayEnv, type TaskEntry } from './host-runner.ts';
@@ -114,7 +115,7 @@ class Runner {
   readonly #recap = new Map<string, HostRecap>();
   /** Hosts that failed or were unreachable: they leave every later play. */
   readonly #dead = new Set<string>();
-  readonly #shared = new Map<string, unknown>();
+  readonly #shared = new RunState();
   #aborted: string | undefined;
   readonly #started = Date.now();
 

@@ -2,12 +2,11 @@
  * The engine's vocabulary: tasks (ops and custom steps), their typed results, and the
  * context a task sees. Roles and playbooks are built from these (see role.ts and play.ts).
  */
-import type { ExecOptions, ExecResult } from '../transport/types.ts';
+import type { ExecOptions, ExecResult, Remote } from '../transport/types.ts';
 import type { Host, Inventory } from '../inventory/types.ts';
 import type { Facts } from '../facts/types.ts';
 import type { Secret } from '../core/secret.ts';
-
-export type TaskStatus = 'ok' | 'changed' | 'skipped' | 'failed';
+import type { RunState } from './run-state.ts';
 
 /** The outcome of one task on one host. Discriminated on `status`. */
 export type TaskResult =
@@ -33,8 +32,8 @@ export interface TaskContext {
   log(message: string): void;
   /** A warning: shown in the recap, does not fail the host. */
   warn(message: string): void;
-  /** Run-wide key/value store shared by all hosts (e.g. who is leader, learned once). */
-  shared: Map<string, unknown>;
+  /** Run-wide state shared by all hosts, behind typed keys (e.g. who is leader, learned once). */
+  shared: RunState;
   /**
    * Waits until every host still active in this play (or rolling batch) has reached the
    * barrier of the same name. For steps that need all members ready (etcd bootstrap).
@@ -49,13 +48,14 @@ export interface TaskContext {
   delegate(host: string): Promise<Delegate>;
 }
 
-/** A host reached through `delegate`: its inventory entry, facts and a raw exec. */
-export interface Delegate {
+/** A host with its inventory entry, facts and connection: a play hook's batch, a delegate. */
+export interface HostView extends Remote {
   host: Host;
   facts: Facts;
-  /** Like TaskContext.exec; a lost connection is a TaskError naming the delegate. */
-  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
 }
+
+/** A host reached through `delegate`; its exec's lost connection is a TaskError naming it. */
+export type Delegate = HostView;
 
 /** What a probe printed for one op, from the batched probe round trip. */
 export interface ProbeOutput {
@@ -174,10 +174,4 @@ export interface FlushTask {
 
 export type Task = OpTask | RunTask | FlushTask;
 
-/** A failure inside a task, with the text the user needs (already specific, redacted on print). */
-export class TaskError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TaskError';
-  }
-}
+export { TaskError } from '../core/errors.ts';

@@ -126,13 +126,3 @@ function restoreForwarding(): void {
   writeFileSync(FORWARD_FLAG, `${readFileSync(forwardSaved, 'utf8').trim()}\n`);
   rmSync(forwardSaved);
 }
-
-/** Interfaces attached to the bridge (the hosts' veth peers). */
-export async function bridgePorts(bridge: string): Promise<string[]> {
-  const r = await run(['ip', '-o', 'link', 'show', 'master', bridge]);
-  if (r.code !== 0) return [];
-  return r.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(': ')[1]!.split('@')[0]!);
-}

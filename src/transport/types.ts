@@ -17,13 +17,20 @@ export interface ExecResult {
   stderr: string;
 }
 
-export interface Transport {
+/**
+ * Something that can run a script on one host: a transport, a task's context, a play hook's
+ * host, a delegate. Helpers that only run scripts take this.
+ */
+export interface Remote {
+  /** Runs `script` with POSIX sh on the host. Never rejects on a non-zero exit; a lost connection rejects. */
+  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+}
+
+export interface Transport extends Remote {
   /** Inventory name of the host this transport reaches. */
   readonly host: string;
   /** Opens the connection; rejects with a TransportError (unreachable, host key, auth). */
   connect(): Promise<void>;
-  /** Runs `script` with POSIX sh on the host (as root when become applies). Never rejects on a non-zero exit. */
-  exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
   close(): Promise<void>;
   /** Counters for the benchmark: round trips (execs) and payload bytes each way. */
   readonly stats: TransportStats;

@@ -18,15 +18,15 @@ import { TaskError } from '../../src/engine/types.ts';
 import { parseCluster, type Member } from '../../roles/patroni/live.ts';
 import { PatroniVars } from '../../roles/patroni/vars.ts';
 import { patroniConfigFor, renderPatroniYaml } from '../../roles/patroni/render.ts';
-import type { Balancer } from '../../playbooks/day2/context.ts';
-import { clusterHealth, replicaProblem, rolloutOrder, STALE_REPLY_SECONDS } from '../../playbooks/day2/members.ts';
+import type { Balancer } from '../../playbooks/day2/lib/context.ts';
+import { clusterHealth, replicaProblem, rolloutOrder, STALE_REPLY_SECONDS } from '../../playbooks/day2/lib/members.ts';
 import type { Delegate } from '../../src/engine/types.ts';
-import { parseSimulation, parseSizes, stackPackages } from '../../playbooks/day2/packages.ts';
-import { withNosync } from '../../playbooks/day2/rollout.ts';
-import { describeWork, hasWork, staleProcessScript, type MemberWork } from '../../playbooks/day2/work.ts';
-import { followPromotionScript } from '../../playbooks/day2/balancers.ts';
-import { pickCandidate } from '../../playbooks/day2/switchover.ts';
-import { binaryReplacedScript, type ReplicaLink } from '../../playbooks/day2/pg.ts';
+import { parseSimulation, parseSizes, stackPackages } from '../../playbooks/day2/lib/packages.ts';
+import { withNosync } from '../../playbooks/day2/lib/rollout.ts';
+import { describeWork, hasWork, staleProcessScript, type MemberWork } from '../../playbooks/day2/lib/work.ts';
+import { followPromotionScript } from '../../playbooks/day2/lib/balancers.ts';
+import { pickCandidate } from '../../playbooks/day2/lib/switchover.ts';
+import { binaryReplacedScript, type ReplicaLink } from '../../playbooks/day2/lib/pg.ts';
 import { parseEndpointStatus } from '../../playbooks/day2/etcd-plays.ts';
 import { bumpedVersion } from '../support/newer-package.ts';
 import { memoryInventory } from '../support/inventory.ts';
@@ -34,14 +34,17 @@ import { memoryInventory } from '../support/inventory.ts';
 const DASH = '/bin/dash';
 
 /** Patroni vars for the tests below; passwords that YAML 1.1 (PyYAML, which Patroni uses) would read as booleans when plain. */
-const PATRONI_VARS = PatroniVars.parse({
+const PATRONI_INPUT = {
   restapi: { password: new Secret('off') },
   authentication: {
     superuser: { password: new Secret('super-Secret-2') },
     replication: { password: new Secret('on') },
     rewind: { password: new Secret('yes') },
   },
-});
+};
+const PATRONI_VARS = PatroniVars.parse(PATRONI_INPUT);
+/** Members read each other's patroni vars through the role's schema: every member carries them. */
+const MEMBER_VARS = Object.fromEntries(['pg1', 'pg2', 'pg3'].map((n) => [n, { patroni: PATRONI_INPUT }]));
 
 /** dash -n: parses the script without running it; '' when it is valid sh. */
 function dashSyntax(script: string): string {
@@ -333,7 +336,7 @@ describe('stackPackages', () => {
 // --- rollout.ts --------------------------------------------------------------------------
 
 describe('withNosync', () => {
-  const inv = memoryInventory({ postgres: ['pg1', 'pg2', 'pg3'], etcd: ['pg1', 'pg2', 'pg3'], balancers: ['lb1', 'lb2'] });
+  const inv = memoryInventory({ postgres: ['pg1', 'pg2', 'pg3'], etcd: ['pg1', 'pg2', 'pg3'], balancers: ['lb1', 'lb2'] }, MEMBER_VARS);
   const vars = PATRONI_VARS;
   const rendered = renderPatroniYaml(patroniConfigFor(vars, inv.hosts.get('pg2')!, inv));
   const read = (text: string) => parse(text, { version: '1.1' }) as Record<string, any>;

@@ -11,7 +11,7 @@ import {
   renderEtcdEnv,
   runtimeSettingsDiffer,
 } from '../../roles/etcd/render.ts';
-import { etcdctl, oneAtATime, parseMemberList, waitUntil } from '../../roles/etcd/live.ts';
+import { etcdctl, parseMemberList } from '../../roles/etcd/live.ts';
 
 function host(name: string, address: string, vars: Record<string, unknown> = {}): Host {
   return {
@@ -164,38 +164,5 @@ describe('etcdctl output', () => {
     expect(etcdctl(['http://a:2379', 'http://b:2379'], 'endpoint health --cluster')).toBe(
       "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=5s --endpoints='http://a:2379,http://b:2379' endpoint health --cluster",
     );
-  });
-});
-
-describe('waitUntil', () => {
-  it('returns the value once done', async () => {
-    let n = 0;
-    const v = await waitUntil('three tries', 10_000, async () => (++n < 3 ? { done: false, seen: `try ${n}` } : { done: true, value: n }), { intervalMs: 1 });
-    expect(v).toBe(3);
-  });
-
-  it('says what it waited for and what it saw last', async () => {
-    let n = 0;
-    await expect(
-      waitUntil('the moon', 0, async () => ({ done: false, seen: `phase ${++n}` }), { more: async () => 'journal tail' }),
-    ).rejects.toThrow(/timed out after 0 s waiting for the moon; last seen: phase 1\njournal tail/);
-  });
-});
-
-describe('oneAtATime', () => {
-  it('runs callers in turn and stops the queue after a failure', async () => {
-    const shared = new Map<string, unknown>();
-    const order: string[] = [];
-    const step = (name: string, fail = false) =>
-      oneAtATime(shared, 'k', async () => {
-        order.push(`start ${name}`);
-        await new Promise((r) => setTimeout(r, 5));
-        order.push(`end ${name}`);
-        if (fail) throw new Error(`${name} broke`);
-      });
-    const results = await Promise.allSettled([step('a'), step('b', true), step('c')]);
-    expect(order).toEqual(['start a', 'end a', 'start b', 'end b']);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
-    expect((results[2] as PromiseRejectedResult).reason.message).toMatch(/earlier one failed \(b broke\)/);
   });
 });

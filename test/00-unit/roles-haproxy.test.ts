@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HaproxyVarsSchema } from '../../roles/haproxy/vars.ts';
 import { haproxyConfig, renderHaproxyCfg } from '../../roles/haproxy/render.ts';
-import { adminFromBits, mergeStates, parseCsv, routedTo, runtimeScript, setServerState, waitNoSessions } from '../../roles/haproxy/runtime.ts';
+import { adminFromBits, mergeStates, parseCsv, routedTo, runtimeScript, setServerState, waitNoSessions } from '../../roles/haproxy/live.ts';
 
 const backends = [
   { name: 'pg1', address: '10.213.7.11' },

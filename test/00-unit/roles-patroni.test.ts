@@ -6,7 +6,7 @@ import { PatroniVars } from '../../roles/patroni/vars.ts';
 import { dcsConfigOf, hbaAddress, patroniConfigFor, renderPatroniYaml, renderUnit } from '../../roles/patroni/render.ts';
 import { changedParameters, dcsDiff, dcsPatch, describeChanges } from '../../roles/patroni/dcs.ts';
 import { apiBaseOf, curlConfig, describeCluster, leaderOf, parseCluster, parseSelf } from '../../roles/patroni/live.ts';
-import { gateProblem, loweredStandbyLimits, maskPasswords, restartOrder } from '../../roles/patroni/index.ts';
+import { gateProblem, maskPasswords, restartOrder, standbyLimitsLoweredBy } from '../../roles/patroni/rules.ts';
 
 function host(name: string, address: string, vars: Record<string, unknown> = {}): Host {
   return {
@@ -28,10 +28,19 @@ function host(name: string, address: string, vars: Record<string, unknown> = {})
   };
 }
 
+const secrets = {
+  restapi: { password: new Secret('api-Secret-1') },
+  authentication: {
+    superuser: { password: new Secret('super-Secret-2') },
+    replication: { password: new Secret('on') },
+    rewind: { password: new Secret('rewind-Secret-3') },
+  },
+};
+// Members read each other's patroni vars (addresses) through the role's schema: they carry the secrets as an inventory would.
 const hosts = [
-  host('pg1', '10.213.7.11'),
-  host('pg2', '10.213.7.12'),
-  host('pg3', '10.213.7.13'),
+  host('pg1', '10.213.7.11', { patroni: secrets }),
+  host('pg2', '10.213.7.12', { patroni: secrets }),
+  host('pg3', '10.213.7.13', { patroni: secrets }),
   host('lb1', '10.213.7.21'),
   host('lb2', '10.213.7.22'),
   host('backup1', '10.213.7.31'),
@@ -48,14 +57,6 @@ const inv: Inventory = {
   ]),
 };
 
-const secrets = {
-  restapi: { password: new Secret('api-Secret-1') },
-  authentication: {
-    superuser: { password: new Secret('super-Secret-2') },
-    replication: { password: new Secret('on') },
-    rewind: { password: new Secret('rewind-Secret-3') },
-  },
-};
 const vars = PatroniVars.parse(secrets);
 const text = renderPatroniYaml(patroniConfigFor(vars, hosts[1]!, inv));
 // Parse the way Patroni does (YAML 1.1) to check what it will see.
@@ -241,9 +242,9 @@ describe('DCS settings through PATCH /config', () => {
     const members = [m('pg1', 'leader'), m('pg2', 'sync_standby'), m('pg3', 'replica')];
     expect(restartOrder(members).map((x) => x.name)).toEqual(['pg3', 'pg2', 'pg1']);
     expect(restartOrder(members, true).map((x) => x.name)).toEqual(['pg1', 'pg3', 'pg2']);
-    expect(loweredStandbyLimits([{ key: 'postgresql.parameters.max_connections', from: 200, to: 180 }])).toEqual(['max_connections']);
-    expect(loweredStandbyLimits([{ key: 'postgresql.parameters.max_connections', from: 200, to: 250 }])).toEqual([]);
-    expect(loweredStandbyLimits([{ key: 'postgresql.parameters.work_mem', from: '8MB', to: '4MB' }])).toEqual([]);
+    expect(standbyLimitsLoweredBy([{ key: 'postgresql.parameters.max_connections', from: 200, to: 180 }])).toEqual(['max_connections']);
+    expect(standbyLimitsLoweredBy([{ key: 'postgresql.parameters.max_connections', from: 200, to: 250 }])).toEqual([]);
+    expect(standbyLimitsLoweredBy([{ key: 'postgresql.parameters.work_mem', from: '8MB', to: '4MB' }])).toEqual([]);
   });
 });
 

@@ -3,7 +3,7 @@ import { applyExtraVars, parseExtraVar } from '../../src/inventory/extra-vars.ts
 import { parseCli } from '../../src/cli/args.ts';
 import { InputError } from '../../src/core/errors.ts';
 import { resolveRoleVars } from '../../src/engine/vars.ts';
-import { rolloutSteps } from '../../playbooks/day2/vars.ts';
+import { rolloutSteps } from '../../playbooks/day2/lib/vars.ts';
 import { memoryInventory } from '../support/inventory.ts';
 
 const rollout = rolloutSteps('test', () => []);

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routedTo, serverStates, type ServerState } from '../../roles/haproxy/runtime.ts';
+import { routedTo, serverStates, type ServerState } from '../../roles/haproxy/live.ts';
 import type { ExecResult } from '../../src/transport/types.ts';
 import { ensureLab, labSkipReason, type LabHandle } from '../support/lab.ts';
 import { eventually as retry, rigger as runRigger } from '../support/rigger-cli.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curlConfigString, parseCluster, type ClusterState } from '../../roles/patroni/live.ts';
-import { adminFromBits, mergeStates, parseServersState, routedTo, type AdminState } from '../../roles/haproxy/runtime.ts';
+import { adminFromBits, mergeStates, parseServersState, routedTo, type AdminState } from '../../roles/haproxy/live.ts';
 import { ensureLab, labSkipReason, type LabHandle } from '../support/lab.ts';
 import { publishNewer, unpublish } from '../support/newer-package.ts';
 import { eventually, failures, readEvents, rigger, secs, sleep, type Run } from '../support/rigger-cli.ts';

@@ -7,8 +7,17 @@ import type { Facts } from '../../src/facts/types.ts';
 import { placeholderFacts } from '../../src/facts/placeholder.ts';
 import type { ExecResult } from '../../src/transport/types.ts';
 import { memoryInventory } from './inventory.ts';
+import { RunState } from '../../src/engine/run-state.ts';
+import { Secret } from '../../src/core/secret.ts';
 
-export const inventory = memoryInventory({ postgres: ['pg1', 'pg2'], balancers: ['lb1', 'lb2'], backup: ['backup1'] });
+// Members carry the patroni role's secrets, as an inventory gives them: other roles read a member's patroni vars through its schema.
+const memberVars = {
+  patroni: {
+    restapi: { password: new Secret('api-Secret-1') },
+    authentication: { superuser: { password: new Secret('s-1') }, replication: { password: new Secret('r-1') }, rewind: { password: new Secret('w-1') } },
+  },
+};
+export const inventory = memoryInventory({ postgres: ['pg1', 'pg2'], balancers: ['lb1', 'lb2'], backup: ['backup1'] }, { pg1: memberVars, pg2: memberVars });
 
 export function facts(container: boolean): Facts {
   return placeholderFacts({
@@ -33,7 +42,7 @@ export function ctxFor<V>(host: string, vars: V, opts: { container?: boolean; ex
     run: async (s) => (scripts.push(s), ''),
     log: () => {},
     warn: (m) => warnings.push(m),
-    shared: new Map(),
+    shared: new RunState(),
     barrier: async () => {},
     delegate: async (name) => {
       throw new Error(`no delegation in the fake role context (asked for ${name})`);

@@ -3,10 +3,10 @@
  * connections to them): out of the read pool and back, sessions drained, health as HAProxy
  * sees it, and the write route moved the instant a new leader is promoted.
  */
-import { TaskError, type Delegate, type TaskContext } from '../../src/engine/types.ts';
-import { shQuote } from '../../src/transport/types.ts';
-import { runtimeScript, serverStates, setServerState, type AdminState, type ServerState } from '../../roles/haproxy/runtime.ts';
-import { waitUntil } from '../../roles/etcd/live.ts';
+import { TaskError, type Delegate, type TaskContext } from '../../../src/engine/types.ts';
+import { shQuote } from '../../../src/transport/types.ts';
+import { runtimeScript, serverStates, setServerState, type AdminState, type ServerState } from '../../../roles/haproxy/live.ts';
+import { waitUntil } from '../../../src/toolkit/index.ts';
 import type { Balancer } from './context.ts';
 
 type Reach = Pick<TaskContext, 'delegate'>;

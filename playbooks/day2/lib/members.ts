@@ -4,9 +4,9 @@
  * and after it is back — every member answering over SSH, one leader, every replica
  * streaming with a fresh report and within the lag bound.
  */
-import { TaskError, type TaskContext } from '../../src/engine/types.ts';
-import { clusterState, describeCluster, isRunning, leaderOf, type ClusterState, type Member } from '../../roles/patroni/live.ts';
-import type { PatroniVars } from '../../roles/patroni/vars.ts';
+import { TaskError, type TaskContext } from '../../../src/engine/types.ts';
+import { clusterState, describeCluster, isRunning, leaderOf, type ClusterState, type Member } from '../../../roles/patroni/live.ts';
+import type { PatroniVars } from '../../../roles/patroni/vars.ts';
 import { replicationLinks, type ReplicaLink } from './pg.ts';
 
 type Reach = Pick<TaskContext, 'delegate'>;

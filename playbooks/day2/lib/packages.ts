@@ -3,9 +3,12 @@
  * changes): the packages it would upgrade, the bytes it would fetch and add, and whether the
  * disks have room for that.
  */
-import { TaskError } from '../../src/engine/types.ts';
-import { shQuote } from '../../src/transport/types.ts';
-import type { Remote } from '../../roles/etcd/live.ts';
+import { TaskError } from '../../../src/engine/types.ts';
+import { shQuote } from '../../../src/transport/types.ts';
+import { stateKeys, type Remote, type RunState } from '../../../src/toolkit/index.ts';
+
+/** (host): apt-get update ran on this host in this run. */
+const listsRefreshedKey = stateKeys<boolean>('rollout:apt-lists-refreshed');
 import type { RolloutVars } from './vars.ts';
 
 export interface Upgrade {
@@ -70,10 +73,10 @@ const APT_ENV = 'LANG=C LC_ALL=C DEBIAN_FRONTEND=noninteractive';
  * Simulates the upgrade. The package lists are refreshed first when asked, once per host and
  * run (`shared` remembers it: a host in two groups is asked twice).
  */
-export async function planUpgrade(remote: Remote & { host: { name: string }; shared: Map<string, unknown> }, v: RolloutVars, stack: string[]): Promise<UpgradePlan & { args: string | null }> {
+export async function planUpgrade(remote: Remote & { host: { name: string }; shared: RunState }, v: RolloutVars, stack: string[]): Promise<UpgradePlan & { args: string | null }> {
   const args = await aptArgs(remote, v, stack);
   if (args === null) return { upgrades: [], needBytes: 0, args };
-  const refreshed = `rollout:apt-lists-refreshed:${remote.host.name}`;
+  const refreshed = listsRefreshedKey(remote.host.name);
   if (v.refreshPackageLists && !remote.shared.has(refreshed)) {
     remote.shared.set(refreshed, true);
     const u = await remote.exec(`${APT_ENV} apt-get update -qq`, { timeoutMs: 300_000 });

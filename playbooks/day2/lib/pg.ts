@@ -3,10 +3,10 @@
  * the local socket: no password anywhere), and as a client sees it through the virtual IP
  * (the superuser's password on psql's stdin, never on a command line).
  */
-import { TaskError } from '../../src/engine/types.ts';
-import type { Secret } from '../../src/core/secret.ts';
-import { shQuote } from '../../src/transport/types.ts';
-import type { Remote } from '../../roles/etcd/live.ts';
+import { TaskError } from '../../../src/engine/types.ts';
+import type { Secret } from '../../../src/core/secret.ts';
+import { shQuote } from '../../../src/transport/types.ts';
+import type { Remote } from '../../../src/toolkit/index.ts';
 
 const FIELD = '\x1f';
 

@@ -7,12 +7,12 @@
  * what the rollout changed (pool state, the nosync tag, a stopped Patroni) is put back.
  */
 import { parseDocument, YAMLMap } from 'yaml';
-import { TaskError, type TaskContext } from '../../src/engine/types.ts';
-import { shQuote } from '../../src/transport/types.ts';
-import { waitUntil } from '../../roles/etcd/live.ts';
-import { clusterState, describeCluster, isRunning, restartMember, apiBaseOf, selfState, type Member } from '../../roles/patroni/live.ts';
-import { STANDBY_LIMITS } from '../../roles/patroni/index.ts';
-import type { PatroniVars } from '../../roles/patroni/vars.ts';
+import { TaskError, type TaskContext } from '../../../src/engine/types.ts';
+import { shQuote } from '../../../src/transport/types.ts';
+import { waitUntil } from '../../../src/toolkit/index.ts';
+import { clusterState, describeCluster, isRunning, restartMember, apiBaseOf, selfState, type Member } from '../../../roles/patroni/live.ts';
+import { STANDBY_LIMITS } from '../../../roles/patroni/rules.ts';
+import type { PatroniVars } from '../../../roles/patroni/vars.ts';
 import { setRouteState, waitInReadPool, waitReadSessionsGone } from './balancers.ts';
 import type { ClusterLayout } from './context.ts';
 import { clusterHealth, requireHealthy } from './members.ts';

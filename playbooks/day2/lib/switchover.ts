@@ -4,9 +4,9 @@
  * moment it is promoted (instead of waiting inter x rise for its health checks), and the
  * switchover counts as done only when a write through the virtual IP lands on the new leader.
  */
-import { TaskError, type TaskContext } from '../../src/engine/types.ts';
-import { waitUntil } from '../../roles/etcd/live.ts';
-import { api, apiBaseOf, describeCluster, isRunning, type ApiAuth, type Member } from '../../roles/patroni/live.ts';
+import { TaskError, type TaskContext } from '../../../src/engine/types.ts';
+import { waitUntil } from '../../../src/toolkit/index.ts';
+import { api, apiBaseOf, describeCluster, isRunning, type ApiAuth, type Member } from '../../../roles/patroni/live.ts';
 import { followPromotion, setRouteState } from './balancers.ts';
 import type { ClusterLayout } from './context.ts';
 import { checkpoint, writeThrough } from './pg.ts';

@@ -4,9 +4,9 @@
  * transaction older than 15 s, before a member is touched and after it is back.
  */
 import { z } from 'zod';
-import { defineRole, type Role, type RoleContext } from '../../src/engine/role.ts';
-import type { Task } from '../../src/engine/types.ts';
-import type { Play } from '../../src/engine/play.ts';
+import { defineRole, type Role, type RoleContext } from '../../../src/engine/role.ts';
+import type { Task } from '../../../src/engine/types.ts';
+import type { Play } from '../../../src/engine/play.ts';
 
 const MiB = 1024 * 1024;
 

@@ -2,13 +2,15 @@
  * What one host has to do in a rollout, as the pre-checks found it, and the roll step that
  * does it in the host's turn: nothing when there is nothing, "would ..." under --check.
  */
-import type { RoleContext } from '../../src/engine/role.ts';
-import { TaskError, type RunTask } from '../../src/engine/types.ts';
-import { shQuote } from '../../src/transport/types.ts';
+import type { RoleContext } from '../../../src/engine/role.ts';
+import { TaskError, type RunTask } from '../../../src/engine/types.ts';
+import { shQuote } from '../../../src/transport/types.ts';
+import { stateKeys, stepsFor } from '../../../src/toolkit/index.ts';
 import { describeUpgrades, type Upgrade } from './packages.ts';
 import type { RolloutVars } from './vars.ts';
 
 type Ctx = RoleContext<RolloutVars>;
+const step = stepsFor<RolloutVars>();
 
 export interface MemberWork {
   upgrades: Upgrade[];
@@ -49,7 +51,8 @@ export function staleProcessScript(pidExpr: string, since?: { dpkgList: string }
   return lines.join('\n');
 }
 
-const workKey = (group: string, host: string) => `rollout:${group}:work:${host}`;
+/** (group, host): what the pre-checks found for the host's turn. */
+const workKey = stateKeys<MemberWork>('rollout:work');
 
 /** Keeps the pre-checks' finding for the host's turn (`group`: which rollout it belongs to). */
 export function rememberWork(ctx: Ctx, group: string, work: MemberWork): void {
@@ -58,13 +61,11 @@ export function rememberWork(ctx: Ctx, group: string, work: MemberWork): void {
 
 /** The roll step of one group's rollout: `roll` runs only when the host has work, never under --check. */
 export function rollStep(name: string, group: string, roll: (ctx: Ctx, work: MemberWork) => Promise<string>, amend?: (ctx: Ctx, work: MemberWork) => MemberWork): RunTask {
-  return {
-    kind: 'run',
+  return step({
     name,
     inCheckMode: 'run',
-    async run(c) {
-      const ctx = c as Ctx;
-      const found = ctx.shared.get(workKey(group, ctx.host.name)) as MemberWork | undefined;
+    async run(ctx) {
+      const found = ctx.shared.get(workKey(group, ctx.host.name));
       if (!found) throw new TaskError(`rollout: the ${group} pre-checks did not run on this host`);
       // What the other hosts' pre-checks found may add to this one's (amend).
       const work = amend ? amend(ctx, found) : found;
@@ -72,5 +73,5 @@ export function rollStep(name: string, group: string, roll: (ctx: Ctx, work: Mem
       if (ctx.check) return { changed: true, summary: `would ${describeWork(work)}` };
       return { changed: true, summary: await roll(ctx, work) };
     },
-  };
+  });
 }

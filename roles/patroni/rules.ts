@@ -1,0 +1,49 @@
+/**
+ * The patroni role's pure rules, shared with the day-2 playbooks: when a cluster counts as
+ * whole, the order members restart in, and which settings force the leader first.
+ */
+import { MASK } from '../../src/core/secret.ts';
+import type { DcsChange } from './dcs.ts';
+import { isRunning, type ClusterState, type Member } from './live.ts';
+
+/** What is wrong with the cluster for the gate, or null when every present member is fine. */
+export function gateProblem(cs: ClusterState, expected: string[], synchronous: boolean): string | null {
+  const names = new Set(cs.members.map((m) => m.name));
+  const missing = expected.filter((n) => !names.has(n));
+  if (missing.length) return `not in the cluster yet: ${missing.join(', ')}`;
+  const leaders = cs.members.filter((m) => m.role === 'leader');
+  if (leaders.length !== 1) return `${leaders.length} leaders`;
+  const down = cs.members.filter((m) => expected.includes(m.name) && !isRunning(m));
+  if (down.length) return `not running: ${down.map((m) => `${m.name} (${m.state})`).join(', ')}`;
+  const timelines = new Set(cs.members.filter(isRunning).map((m) => m.timeline));
+  if (timelines.size > 1) return `members on different timelines: ${[...timelines].join(', ')}`;
+  if (synchronous && cs.members.length > 1 && !cs.members.some((m) => m.role === 'sync_standby')) return 'no synchronous standby yet';
+  return null;
+}
+
+/**
+ * Replicas first, then the synchronous standby, the leader last. Except after lowering a
+ * setting a hot standby must keep at least as high as its primary (max_connections, ...):
+ * Patroni keeps the replicas at the leader's value until the leader restarted, so the
+ * leader goes first.
+ */
+export function restartOrder(members: Member[], leaderFirst = false): Member[] {
+  const rank = (m: Member) => (m.role === 'replica' ? 0 : m.role === 'sync_standby' ? 1 : leaderFirst ? -1 : 2);
+  return [...members].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+}
+
+/** Settings a hot standby needs at least as high as its primary's (PostgreSQL docs, Patroni). */
+export const STANDBY_LIMITS = ['max_connections', 'max_worker_processes', 'max_wal_senders', 'max_prepared_transactions', 'max_locks_per_transaction'];
+
+/** Which standby limits a set of DCS changes lowers (the role's own PATCH of /config). */
+export function standbyLimitsLoweredBy(changes: DcsChange[]): string[] {
+  return changes
+    .filter((c) => STANDBY_LIMITS.some((n) => c.key === `postgresql.parameters.${n}`))
+    .filter((c) => c.to === undefined || Number(c.to) < Number(c.from))
+    .map((c) => c.key.slice('postgresql.parameters.'.length));
+}
+
+/** password: lines masked, so a diff of patroni.yml can be shown. */
+export function maskPasswords(yml: string): string {
+  return yml.replace(/^(\s*password:).*$/gm, `$1 ${MASK}`);
+}
