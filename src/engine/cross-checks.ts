@@ -146,12 +146,14 @@ export function crossCheck(plans: Iterable<PlanView>, inv: Inventory): CrossChec
     const p = byRole.get('patroni');
     if (p) etcdGroups.add(JSON.stringify([String(get(p, 'groups.etcd')), `${where(host, 'patroni.groups.etcd')}`, 'patroni.groups.etcd']));
   }
+  const warnedGroups = new Set<string>();
   for (const entry of etcdGroups) {
     const [group, file, field] = JSON.parse(entry) as [string, string, string];
     const members = inv.groups.get(group)?.hosts ?? [];
     if (members.length === 0) {
       problems.push(`${file}: ${field}: group "${group}" ${inv.groups.has(group) ? 'has no hosts' : 'is not in the inventory'}: etcd needs members (3 or 5)`);
-    } else if (members.length % 2 === 0) {
+    } else if (members.length % 2 === 0 && !warnedGroups.has(group)) {
+      warnedGroups.add(group);
       warnings.push({
         hosts: members,
         message: `etcd group "${group}" has ${members.length} members: an even quorum survives no more failures than ${members.length - 1} members would (use 3 or 5)`,

@@ -202,7 +202,7 @@ describe('cross-checks between roles', () => {
   it('etcd group: missing or empty is an error, even-sized a warning', async () => {
     const even = await plan({ 'hosts.yml': HOSTS.replace('etcd: { hosts: [pg1, pg2, pg3] }', 'etcd: { hosts: [pg1, pg2] }') });
     expect(even.problems).toEqual([]);
-    expect(even.warnings.join('\n')).toMatch(/etcd group "etcd" has 2 members/);
+    expect(even.warnings.filter((w) => /etcd group "etcd" has 2 members/.test(w))).toHaveLength(1);
     const missing = await plan({ 'host_vars/pg1.yml': 'patroni: { groups: { etcd: etcd-cluster } }\n' });
     expect(missing.problems).toContain('host_vars/pg1.yml: patroni.groups.etcd: group "etcd-cluster" is not in the inventory: etcd needs members (3 or 5)');
   });
