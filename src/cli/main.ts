@@ -5,6 +5,7 @@
  */
 import { loadInventory } from '../inventory/load.ts';
 import { renderInventory } from '../inventory/show.ts';
+import { allowUnsetEnv } from '../inventory/secret-refs.ts';
 import { selectHosts } from '../inventory/pattern.ts';
 import { applyExtraVars } from '../inventory/extra-vars.ts';
 import { openTransport } from '../transport/open.ts';
@@ -40,7 +41,9 @@ async function dispatch(args: Exclude<CliArgs, { command: 'help' | 'version' }>)
   if (args.insecureSkipHostKeyCheck)
     process.stderr.write('\n!!! WARNING: host key checking is OFF (--insecure-no-host-key-check). Anyone on the path can impersonate your hosts. !!!\n\n');
   // Commands that connect check key files now; `inventory` only shows them.
-  const inv = await loadInventory(args.inventory, { ...inventoryOptions(args), checkKeyFiles: args.command !== 'inventory' });
+  // `inventory` shows secrets of unset env vars as unset; commands that connect refuse them.
+  const show = args.command === 'inventory';
+  const inv = await loadInventory(args.inventory, { ...inventoryOptions(args), checkKeyFiles: !show, ...(show ? { env: allowUnsetEnv(process.env) } : {}) });
   checkLimit(inv, args.limit);
   if (args.command === 'inventory') {
     process.stdout.write(renderInventory(inv, { json: args.json, ...(args.limit ? { limit: args.limit } : {}) }) + '\n');

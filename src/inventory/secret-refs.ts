@@ -31,6 +31,27 @@ export interface SecretScope {
   skipKey?: (key: string) => boolean;
 }
 
+/** The value a secret from an unset environment variable holds when unset ones are allowed. */
+const UNSET = '\u0000rigger-unset-env:';
+
+/**
+ * For showing an inventory (`rigger inventory`), not for running: an environment in which every
+ * variable that is not set reads as a marker, so `{ secret: { env: NAME } }` of an unset NAME
+ * loads as a Secret that `unsetEnvOf` recognises and the display shows as unset. A run loads with
+ * the real environment and fails on it, naming file, host and field.
+ */
+export function allowUnsetEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return new Proxy(env, {
+    get: (target, key) => (typeof key === 'string' && target[key] === undefined && key !== 'HOME' ? UNSET + key : Reflect.get(target, key)),
+  });
+}
+
+/** The environment variable a secret loaded under allowUnsetEnv was missing, if it was. */
+export function unsetEnvOf(s: Secret): string | undefined {
+  const v = s.reveal();
+  return v.startsWith(UNSET) ? v.slice(UNSET.length) : undefined;
+}
+
 export function resolveSecrets(vars: Vars, scope: SecretScope, problems: Problems): Vars {
   const out: Vars = {};
   for (const [key, value] of Object.entries(vars)) {

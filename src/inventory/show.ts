@@ -1,10 +1,12 @@
 /**
  * `rigger inventory -i X`: hosts with their connection, groups, and resolved vars (each
- * top-level var with the source that set it). Secrets show as ********, never their value.
+ * top-level var with the source that set it). Secrets show as ********, never their value; a
+ * secret whose environment variable is unset (loaded under allowUnsetEnv) shows as unset.
  */
 import { stringify } from 'yaml';
 import { MASK, isSecret, redact } from '../core/secret.ts';
 import { selectHosts } from './pattern.ts';
+import { unsetEnvOf } from './secret-refs.ts';
 import type { Connection, Host, Inventory } from './types.ts';
 
 export interface RenderOptions {
@@ -65,7 +67,10 @@ function describeConnection(c: Connection): string {
 
 /** A printable copy: Secrets become the mask, other class instances their string form. */
 function masked(v: unknown): unknown {
-  if (isSecret(v)) return MASK;
+  if (isSecret(v)) {
+    const unset = unsetEnvOf(v);
+    return unset === undefined ? MASK : `(unset: environment variable ${unset})`;
+  }
   if (Array.isArray(v)) return v.map(masked);
   if (v instanceof Date) return v.toISOString();
   if (typeof v === 'object' && v !== null) {

@@ -120,6 +120,9 @@ export const CASES: Case[] = [
   { name: 'inventory path missing', args: ['run', '{playbook}', '-i', '{dir}/nowhere'], says: ['nowhere', 'no such file'] },
   { name: 'bad port in the inventory', files: hostLine(H1.replace('{port}', 'abc')), args: run(), says: ['hosts', 'host h1', 'ansible_port', 'port number'] },
   { name: 'unset secret env for run', args: run(), env: { DEMO_PASSWORD: null }, says: ['group_vars/app.yml', 'group app', 'demo.password.secret', 'DEMO_PASSWORD is not set'] },
+  { name: 'inventory shows an unset secret env as unset', args: ['inventory', '-i', '{dir}/inv'], env: { DEMO_PASSWORD: null }, code: 0, says: ['password: "(unset: environment variable DEMO_PASSWORD)"'] },
+  { name: 'unset secret env for facts', args: ['facts', '-i', '{dir}/inv'], env: { DEMO_PASSWORD: null }, says: ['group_vars/app.yml', 'demo.password.secret', 'DEMO_PASSWORD is not set'] },
+  { name: 'unset secret env for --list-hosts', args: run('--list-hosts'), env: { DEMO_PASSWORD: null }, says: ['DEMO_PASSWORD is not set'] },
   { name: 'wrong type of a role var', files: { 'inv/host_vars/h1.yml': 'demo:\n  fail: maybe-not\n' }, args: run(), says: ['host_vars/h1.yml', 'host h1', 'demo.fail'] },
   // role vars against the site playbook: each mistake once, naming the file, the hosts and the key
   { ...siteCase('the good site inventory lists its tasks', {}), code: 0, says: ['play "patroni" (postgres)'] },
