@@ -32,6 +32,7 @@ function placement(v: KeepalivedVars, host: Host, members: Host[], defaultIface:
 export const keepalived = defineRole({
   name: 'keepalived',
   description: 'keepalived VRRP: the virtual IP on one balancer, moved off a balancer whose HAProxy is down',
+  dependsOn: ['haproxy'],
   vars: KeepalivedVarsSchema,
   tasks(ctx) {
     const v = ctx.vars;

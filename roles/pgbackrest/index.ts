@@ -65,6 +65,7 @@ function timerTasks(v: PgbackrestVars): Task[] {
 export const pgbackrest = defineRole({
   name: 'pgbackrest',
   description: 'pgBackRest: repository host + database hosts, SSH trust both ways, stanza, check, first full backup',
+  dependsOn: ['patroni'],
   vars: PgbackrestVarsSchema,
   tasks(ctx) {
     const v = ctx.vars;

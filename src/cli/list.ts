@@ -42,7 +42,7 @@ export async function listTasks(pb: Playbook, planned: Map<Play, PlannedPlay>, i
     }
     const base = createTaskContext({ host, facts: placeholderFacts(), inventory: inv, transport: offline, check: true });
     for (const role of play.roles ?? []) {
-      out.push(`  role ${role.name}${role.description ? ` — ${role.description}` : ''}`);
+      out.push(`  role ${role.name}${role.description ? ` — ${role.description}` : ''}${role.dependsOn?.length ? ` (depends on ${role.dependsOn.join(', ')})` : ''}`);
       try {
         const tasks = await role.tasks({ ...base, vars: plan.vars.get(host.name)!.get(role.name) });
         for (const t of tasks) out.push(`    ${t.name}${t.kind !== 'flush' && t.tags?.length ? `  [${t.tags.join(',')}]` : ''}`);

@@ -18,6 +18,12 @@ export interface RoleDefinition<S extends z.ZodType> {
   name: string;
   /** Describes what the role does (shown by --list-tasks). */
   description?: string;
+  /**
+   * Roles this one needs (Ansible's meta/ dependencies): played before it, on its hosts or
+   * their peers. Shown by --list-tasks; the only roles whose `exports.ts` it may import.
+   * Declared, not pulled in: the playbook says where each role runs.
+   */
+  dependsOn?: readonly string[];
   vars: S;
   tasks(ctx: RoleContext<z.output<S>>): Task[] | Promise<Task[]>;
   /** Handlers by name, run once per host in definition order when notified. */
