@@ -7,9 +7,13 @@ import { Problems } from './errors.ts';
 import type { LoadContext } from './ours.ts';
 import { NAME_RE, type RawGroup, type RawHost, type RawInventory, type VarLayer } from './raw.ts';
 import { resolveSecrets } from './secret-refs.ts';
+import { checkAnsibleFields } from './ansible-fields.ts';
 import type { Vars } from './types.ts';
 
-/** Ansible's own connection vars are mapped or dropped later, never wrapped or kept as vars. */
+/**
+ * Ansible's own connection vars are mapped later (or refused here, see ansible-fields.ts), never
+ * wrapped or kept as vars.
+ */
 export const isAnsibleKey = (key: string): boolean => key.startsWith('ansible_');
 
 /** Accumulates hosts and groups in the order they first appear. */
@@ -56,12 +60,14 @@ export class AnsibleBuilder {
 
   hostVars(name: string, vars: Vars, file: string): void {
     if (Object.keys(vars).length === 0) return;
+    checkAnsibleFields(vars, { file, host: name }, this.problems);
     const resolved = resolveSecrets(vars, { file, host: name, baseDir: this.ctx.baseDir, env: this.ctx.env, skipKey: isAnsibleKey }, this.problems);
     this.host(name, file).layers.push({ vars: resolved, file });
   }
 
   groupVars(name: string, vars: Vars, file: string): void {
     if (Object.keys(vars).length === 0) return;
+    checkAnsibleFields(vars, { file, ...(name === 'all' ? {} : { group: name }) }, this.problems);
     const resolved = resolveSecrets(
       vars,
       { file, ...(name === 'all' ? {} : { group: name }), baseDir: this.ctx.baseDir, env: this.ctx.env, skipKey: isAnsibleKey },

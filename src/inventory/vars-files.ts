@@ -11,6 +11,7 @@ import { isAnsibleKey } from './ansible-builder.ts';
 import { rejectAnsibleKeys, type LoadContext } from './ours.ts';
 import type { Flavor, VarLayer, VarsFiles } from './raw.ts';
 import { resolveSecrets } from './secret-refs.ts';
+import { checkAnsibleFields } from './ansible-fields.ts';
 import { didYouMean } from './suggest.ts';
 import { readYaml } from './yaml-file.ts';
 
@@ -72,6 +73,7 @@ function readLayer(file: string, kind: 'group' | 'host', name: string, ctx: Load
   }
   const vars = data as Record<string, unknown>;
   if (flavor === 'rigger') rejectAnsibleKeys(vars, { file, ...scope }, '', problems);
+  else checkAnsibleFields(vars, { file, ...scope }, problems);
   const resolved = resolveSecrets(
     vars,
     { file, ...scope, baseDir: ctx.baseDir, env: ctx.env, ...(flavor === 'ansible' ? { skipKey: isAnsibleKey } : {}) },

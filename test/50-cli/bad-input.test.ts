@@ -162,6 +162,17 @@ export const CASES: Case[] = [
     args: run(),
     says: ['inv/hosts.yml: host h1: privateKey: private key /nonexistent/id does not exist'],
   },
+  // Ansible connection vars rigger does not honour: refused, never dropped
+  { name: 'ansible_password', files: hostLine(`${H1} ansible_password=hunter2`), args: run(), says: ['inv/hosts:2', 'host h1', 'ansible_password', 'keys only'] },
+  { name: 'ansible_become_user other than root', files: hostLine(`${H1} ansible_become=true ansible_become_user=postgres`), args: run(), says: ['host h1', 'ansible_become_user', 'root only'] },
+  { name: 'ansible_connection docker', files: hostLine(`${H1} ansible_connection=docker`), args: run(), says: ['host h1', 'ansible_connection', 'ssh or local'] },
+  {
+    name: 'ansible_ssh_common_args ProxyJump (group_vars)',
+    files: { 'inv/group_vars/all.yml': 'ansible_ssh_common_args: "-o ProxyJump=admin@bastion:2222"\n' },
+    args: run(),
+    says: ['group_vars/all.yml', 'ansible_ssh_common_args', 'ProxyJump'],
+  },
+  { name: 'unhonoured field for inventory too', files: hostLine(`${H1} ansible_ssh_extra_args=-C`), args: ['inventory', '-i', '{dir}/inv'], says: ['host h1', 'ansible_ssh_extra_args'] },
   // unreachable (exit 4), for contrast: the run goes as far as connecting
   { name: 'unreachable host', files: hostLine(H1.replace('{port}', '1')), args: run(), code: 4, says: [] },
 ];
