@@ -44,6 +44,8 @@ interface MemberPlan {
 }
 
 const planKey = stateKeys<MemberPlan>('etcd:plan');
+/** (group): the members of this run that reached the inspection, and whether each holds our data. */
+const inspectedKey = stateKeys<Map<string, boolean>>('etcd:inspected');
 /** Restarts of members, one at a time across the run. */
 const RESTARTS = stateKey<Promise<unknown>>('etcd:restart');
 
@@ -89,6 +91,10 @@ const inspect = step({
     const previousOurs = isOurs(previousText);
     const plan: MemberPlan = { previousText, previousOurs, wipeStock: false, add: false, state: 'new', changedThisRun: false };
     ctx.shared.set(planKey(ctx.host.name), plan);
+    // Who of the group is in this run, and who already holds our cluster's data: a member that
+    // cannot read the member list may call the cluster new only if all are here and none has.
+    ctx.shared.ensure(inspectedKey(v.group), () => new Map<string, boolean>()).set(ctx.host.name, hasData && previousOurs);
+    await ctx.barrier('etcd: inspected');
 
     if (hasData && previousOurs) {
       // A member of our cluster: keep what it was started with; nothing is ever wiped here.
@@ -110,7 +116,11 @@ const inspect = step({
     if (others.length === 0 || !/^etcdctl=yes$/m.test(head)) return { changed: false, message: describe(plan) };
     // Short: on a new cluster nobody answers yet (Debian's default members listen on loopback only).
     const live = await memberList(ctx, others, 2);
-    if (!live.ok) return { changed: false, message: describe(plan) };
+    if (!live.ok) {
+      const existing = clusterMayExist(ctx);
+      if (existing) throw new TaskError(`cannot read the etcd member list (${live.error}), and ${existing}: refusing to bootstrap a new cluster beside it. Bring a member back (or check the network), then run again.`);
+      return { changed: false, message: describe(plan) };
+    }
     const own = ownPeerUrl(ctx);
     const mine = live.members.find((m) => m.peerUrls.includes(own));
     if (mine && mine.name !== '')
@@ -124,6 +134,16 @@ const inspect = step({
     return { changed: false, message: describe(plan) };
   },
 });
+
+/** Why a cluster may already exist (a member of the run has its data, or a member is not in the run), or null. */
+function clusterMayExist(ctx: Ctx): string | null {
+  const seen = ctx.shared.get(inspectedKey(ctx.vars.group)) ?? new Map<string, boolean>();
+  const withData = [...seen].filter(([, has]) => has).map(([h]) => h);
+  if (withData.length) return `${withData.join(', ')} already hold${withData.length === 1 ? 's' : ''} its data`;
+  const absent = etcdHosts(ctx.inventory, ctx.vars.group).filter((h) => !seen.has(h.name)).map((h) => h.name);
+  if (absent.length) return `${absent.join(', ')} of group "${ctx.vars.group}" ${absent.length === 1 ? 'is' : 'are'} not in this run (a running cluster may be there)`;
+  return null;
+}
 
 function describe(p: MemberPlan): string {
   const what = p.add ? 'joins the running cluster' : p.state === 'existing' ? 'joins the running cluster (already added)' : 'bootstraps a new cluster with the other members';

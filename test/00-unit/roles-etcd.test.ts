@@ -5,6 +5,7 @@ import { Secret } from '../../src/core/secret.ts';
 import {
   clientUrls,
   etcdEnvFor,
+  HEADER,
   httpUrl,
   isOurs,
   parseEnvFile,
@@ -12,6 +13,11 @@ import {
   runtimeSettingsDiffer,
 } from '../../roles/etcd/render.ts';
 import { etcdctl, parseMemberList } from '../../roles/etcd/live.ts';
+import etcd from '../../roles/etcd/index.ts';
+import { RunState } from '../../src/engine/run-state.ts';
+import { createTaskContext } from '../../src/engine/context.ts';
+import { placeholderFacts } from '../../src/facts/placeholder.ts';
+import { memoryInventory } from '../support/inventory.ts';
 
 function host(name: string, address: string, vars: Record<string, unknown> = {}): Host {
   return {
@@ -164,5 +170,48 @@ describe('etcdctl output', () => {
     expect(etcdctl(['http://a:2379', 'http://b:2379'], 'endpoint health --cluster')).toBe(
       "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=5s --endpoints='http://a:2379,http://b:2379' endpoint health --cluster",
     );
+  });
+});
+
+describe('inspection: a member list that cannot be read', () => {
+  const inv = memoryInventory({ etcd: ['pg1', 'pg2', 'pg3'] });
+  const vars = EtcdVars.parse({});
+  async function inspectOn(names: string[], data: Record<string, boolean>) {
+    const shared = new RunState();
+    const results = await Promise.allSettled(
+      names.map(async (name) => {
+        const base = createTaskContext({
+          host: inv.hosts.get(name)!,
+          facts: placeholderFacts(),
+          inventory: inv,
+          shared,
+          transport: {
+            exec: async (s: string) =>
+              s.includes('member list')
+                ? { code: 1, stdout: 'context deadline exceeded', stderr: '' }
+                : { code: 0, stdout: `data=${data[name] ? 'yes' : 'no'}\netcdctl=yes\n@@file\n${data[name] ? `${HEADER}\nETCD_INITIAL_CLUSTER_STATE=new\n` : ''}`, stderr: '' },
+          },
+        });
+        const ctx = { ...base, vars };
+        const task = (await etcd.tasks(ctx)).find((t) => t.name === 'etcd: inspect this member and the cluster');
+        if (task?.kind !== 'run') throw new Error('no inspection step');
+        return task.run(ctx);
+      }),
+    );
+    return results;
+  }
+  it('all members in the run and none with data: a new cluster', async () => {
+    const r = await inspectOn(['pg1', 'pg2', 'pg3'], {});
+    expect(r.map((x) => x.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+  });
+  it('a member of the group not in the run: an error, never "new cluster"', async () => {
+    const r = await inspectOn(['pg3'], {});
+    expect(r[0]!.status).toBe('rejected');
+    expect(String((r[0] as PromiseRejectedResult).reason)).toMatch(/cannot read the etcd member list \(context deadline exceeded\), and pg1, pg2 of group "etcd" are not in this run/);
+  });
+  it('another member of the run holds the data: an error on the one without', async () => {
+    const r = await inspectOn(['pg1', 'pg2', 'pg3'], { pg1: true, pg2: true });
+    expect(r.map((x) => x.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect(String((r[2] as PromiseRejectedResult).reason)).toMatch(/pg1, pg2 already hold its data/);
   });
 });
