@@ -5,6 +5,7 @@
 import { Secret } from '../core/secret.ts';
 import { TransportError, type ExecOptions, type ExecResult } from '../transport/types.ts';
 import { TaskError, type OpCommand, type OpFailure, type TaskContext } from './types.ts';
+import { tailLines } from '../core/text.ts';
 
 /** Runs the commands in order; throws a TaskError at the first failure (warnOnly: warns and stops). */
 export async function runOpCommands(ctx: TaskContext, commands: readonly OpCommand[]): Promise<void> {
@@ -34,10 +35,7 @@ async function execCommand(ctx: TaskContext, c: OpCommand): Promise<ExecResult> 
   }
 }
 
-/** The last `n` non-empty lines of some output. */
-export function tailLines(text: string, n: number): string {
-  return text.trimEnd().split('\n').slice(-n).join('\n');
-}
+export { tailLines };
 
 /** stderr when it says anything, else stdout. */
 function output(r: ExecResult): string {

@@ -3,8 +3,12 @@
  * as running. Used by the service op and by roles that look at a unit themselves.
  */
 import { shQuote } from '../transport/types.ts';
-import { TaskError, type ProbeOutput } from '../engine/types.ts';
-import { tailLines } from '../engine/op-commands.ts';
+import type { ExecResult } from '../transport/types.ts';
+import { TaskError } from '../core/errors.ts';
+import { tailLines } from '../core/text.ts';
+
+/** What a probe printed (the engine's ProbeOutput has this shape). */
+type ProbeOutput = Pick<ExecResult, 'code' | 'stdout'>;
 import { parseKv } from './probe-kv.ts';
 
 export interface UnitState {

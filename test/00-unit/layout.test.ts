@@ -58,7 +58,7 @@ describe('layout rules', () => {
       core: [],
       inventory: ['core'],
       transport: ['core', 'inventory'],
-      facts: ['core', 'transport', 'engine'],
+      facts: ['core', 'transport'],
       ops: ['core', 'transport', 'engine', 'facts'],
       engine: ['core', 'transport', 'inventory', 'facts'],
       toolkit: ['core', 'transport', 'inventory', 'engine', 'facts', 'ops'],
