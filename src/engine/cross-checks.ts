@@ -2,8 +2,8 @@
  * Plan-time checks between roles and between hosts, once every role's vars validated on its
  * own and before anything connects: what no single role's schema can see.
  *
- *   - postgres.version and patroni.postgresVersion equal on a host (and pgbackrest.pg.port,
- *     haproxy's backend ports equal to Patroni's);
+ *   - postgres.version and patroni.postgresVersion equal on a host (and pgbackrest.pg.port
+ *     and pg.path, haproxy's backend ports equal to Patroni's);
  *   - no two services listening on one port of one host (HAProxy, PostgreSQL, Patroni's REST
  *     API, etcd client and peer);
  *   - the etcd group exists and is not empty; an even member count is a warning (it
@@ -72,6 +72,14 @@ export function crossCheck(plans: Iterable<PlanView>, inv: Inventory): CrossChec
     return cache.get(key) ?? undefined;
   };
   const where = (host: string, field: string) => fieldOrigin(inv.hosts.get(host)!, field, inv);
+  /** The file that set `field` (or a parent) on the host; undefined when it is a default. */
+  const setBy = (host: string, field: string): string | undefined => {
+    const o = inv.hosts.get(host)!.fieldOrigins ?? {};
+    for (let f = field; f; f = f.includes('.') ? f.slice(0, f.lastIndexOf('.')) : '') if (o[f] !== undefined) return o[f];
+    return undefined;
+  };
+  /** The first of these fields set on the host names the file of a mismatch between them. */
+  const whereAny = (host: string, ...fields: string[]) => fields.map((f) => setBy(host, f)).find((o) => o !== undefined) ?? where(host, fields[0]!);
   const firstWith = (role: string): string | undefined => [...planned].find(([, m]) => m.has(role))?.[0];
 
   // ---- on one host ----
@@ -83,16 +91,23 @@ export function crossCheck(plans: Iterable<PlanView>, inv: Inventory): CrossChec
     const pgb = byRole.get('pgbackrest');
     if (pg && pat && pg['version'] !== pat['postgresVersion']) {
       add(
-        `${where(host, 'postgres.version')}: HOSTS: postgres.version: ${String(pg['version'])} but patroni.postgresVersion is ${String(pat['postgresVersion'])} (${where(host, 'patroni.postgresVersion')}): Patroni would run the binaries of a version not installed; keep them equal`,
+        `${whereAny(host, 'postgres.version', 'patroni.postgresVersion')}: HOSTS: postgres.version: ${String(pg['version'])} but patroni.postgresVersion is ${String(pat['postgresVersion'])} (${where(host, 'patroni.postgresVersion')}): Patroni would run the binaries of a version not installed; keep them equal`,
         host,
       );
     }
     const patPort = pat ? num(get(pat, 'postgresql.port')) : undefined;
     if (pgb && patPort !== undefined && num(get(pgb, 'pg.port')) !== patPort && planned.get(host)!.has('patroni')) {
       add(
-        `${where(host, 'pgbackrest.pg.port')}: HOSTS: pgbackrest.pg.port: ${String(get(pgb, 'pg.port'))} but patroni.postgresql.port is ${patPort} (${where(host, 'patroni.postgresql.port')}); keep them equal`,
+        `${whereAny(host, 'pgbackrest.pg.port', 'patroni.postgresql.port')}: HOSTS: pgbackrest.pg.port: ${String(get(pgb, 'pg.port'))} but patroni.postgresql.port is ${patPort} (${where(host, 'patroni.postgresql.port')}); keep them equal`,
         host,
       );
+    }
+    if (pgb && pat) {
+      const dataDir = typeof pat['dataDir'] === 'string' ? pat['dataDir'] : `/var/lib/postgresql/${String(pat['postgresVersion'])}/main`;
+      if (get(pgb, 'pg.path') !== dataDir) {
+        const how = typeof pat['dataDir'] === 'string' ? `patroni.dataDir (${where(host, 'patroni.dataDir')})` : `Patroni's data directory for PostgreSQL ${String(pat['postgresVersion'])}`;
+        add(`${whereAny(host, 'pgbackrest.pg.path', 'patroni.dataDir', 'patroni.postgresVersion')}: HOSTS: pgbackrest.pg.path: ${String(get(pgb, 'pg.path'))} but ${how} is ${dataDir}: backups would read another directory; keep them equal`, host);
+      }
     }
     // Ports that services of this host listen on.
     const listens: Array<{ port: number; field: string }> = [];

@@ -191,6 +191,14 @@ describe('cross-checks between roles', () => {
     ]);
   });
 
+  it('pgbackrest.pg.path follows Patroni\'s data directory', async () => {
+    const { problems } = await plan({ 'group_vars/all.yml': 'postgres: { version: 16 }\n', 'group_vars/postgres.yml': `${PATRONI}  postgresVersion: 16\n` });
+    expect(problems).toEqual([
+      "group_vars/postgres.yml: hosts pg1, pg2, pg3: pgbackrest.pg.path: /var/lib/postgresql/15/main but Patroni's data directory for PostgreSQL 16 is /var/lib/postgresql/16/main: backups would read another directory; keep them equal",
+    ]);
+    expect((await plan({ 'group_vars/all.yml': 'postgres: { version: 16 }\npgbackrest: { pg: { path: /var/lib/postgresql/16/main } }\n', 'group_vars/postgres.yml': `${PATRONI}  postgresVersion: 16\n` })).problems).toEqual([]);
+  });
+
   it('ports colliding on a host that plays several roles', async () => {
     const dir = HOSTS.replace('balancers: { hosts: [lb1, lb2] }', 'balancers: { hosts: [pg1, pg2] }');
     const { problems } = await plan({ 'hosts.yml': dir, 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.1.10 }\nhaproxy: { primaryPort: 5432 }\n' });
