@@ -34,7 +34,8 @@ export function resolveRoleVars(role: Role, host: Host, inventory: Inventory): V
       const known = keysAt(role.vars as z.ZodType, path);
       for (const key of issue.keys) {
         const field = joinPath([role.name, ...path, key]);
-        issues.push({ file: fieldOrigin(host, field, inventory), host: host.name, field, detail: `unknown key${didYouMean(key, known)}` });
+        const hint = didYouMean(key, known) || movedHint(role, path, key, known);
+        issues.push({ file: fieldOrigin(host, field, inventory), host: host.name, field, detail: `unknown key${hint}` });
       }
       continue;
     }
@@ -44,6 +45,19 @@ export function resolveRoleVars(role: Role, host: Host, inventory: Inventory): V
     issues.push({ file: fieldOrigin(host, field, inventory), host: host.name, field, detail: inner?.message ?? issue.message });
   }
   return { ok: false, problems: issues.map((i) => formatVarsIssue(i)), issues };
+}
+
+/** A key put one level too high (`patroni.ttl`): ` (it belongs under dcs: patroni.dcs.ttl)`. */
+function movedHint(role: Role, path: ReadonlyArray<string | number>, key: string, siblings: string[]): string {
+  const homes: Array<[string, string]> = [];
+  for (const s of siblings) {
+    const children = keysAt(role.vars as z.ZodType, [...path, s]);
+    const match = children.includes(key) ? key : closeNames(key, children, 1)[0];
+    if (match !== undefined) homes.push([s, match]);
+  }
+  if (homes.length !== 1) return '';
+  const [home, name] = homes[0]!;
+  return ` (it belongs under ${home}: ${joinPath([role.name, ...path, home, name])})`;
 }
 
 /** `FILE: host H: FIELD: DETAIL`, or `FILE: hosts A, B, C: FIELD: DETAIL` for one mistake on many hosts. */

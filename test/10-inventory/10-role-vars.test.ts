@@ -105,6 +105,12 @@ describe('role vars: strict at every level, with "did you mean"', () => {
     expect(problems).toContain('group_vars/etcd.yml: hosts pg1, pg2, pg3: etcd.clientport: unknown key (did you mean "clientPort"?)');
   });
 
+  it('a key one level too high says where it belongs', async () => {
+    const { problems } = await plan({ 'host_vars/pg1.yml': 'patroni: { ttl: 30, loop_wait: 10 }\n' });
+    expect(problems).toContain('host_vars/pg1.yml: host pg1: patroni.ttl: unknown key (it belongs under dcs: patroni.dcs.ttl)');
+    expect(problems).toContain('host_vars/pg1.yml: host pg1: patroni.loop_wait: unknown key (it belongs under dcs: patroni.dcs.loopWait)');
+  });
+
   it('nested objects of every role are strict (postgres.pgdg, patroni.restapi, patroni.authentication.*)', async () => {
     const { problems } = await plan({
       'host_vars/pg2.yml': 'postgres: { pgdg: { repourl: x } }\npatroni: { restapi: { prot: 1 }, authentication: { superuser: { usename: x } } }\n',
