@@ -212,8 +212,9 @@ export function crossCheck(plans: Iterable<PlanView>, inv: Inventory): CrossChec
       if (typeof c !== 'string' && !inNetwork(vip, c.address, c.prefix))
         add(`${where(host, 'keepalived.virtualIp')}: HOSTS: keepalived.virtualIp: ${vip} is outside the subnet ${subnet} (lab.subnet): no client on it could reach it`, host);
     }
-    if (addr === vip) {
-      add(`${where(host, 'keepalived.virtualIp')}: HOSTS: keepalived.virtualIp: ${vip} is the address of the balancer itself; pick a free address`, host);
+    const owner = [...inv.hosts.values()].find((o) => o.connection.address === vip);
+    if (owner) {
+      add(`${where(host, 'keepalived.virtualIp')}: HOSTS: keepalived.virtualIp: ${vip} is the address of host ${owner.name}; pick a free address`, host);
     } else if (ipVersion(addr) === 4 && !inNetwork(addr, vip, prefix)) {
       warnings.push({
         hosts: [host],

@@ -231,6 +231,8 @@ describe('cross-checks between roles', () => {
   it('the virtual IP: outside the lab subnet an error, outside the balancers\' network a warning', async () => {
     const lab = await plan({ 'group_vars/all.yml': 'lab: { subnet: 10.0.1.0/24 }\n', 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.9.10 }\n' });
     expect(lab.problems).toContain('group_vars/balancers.yml: hosts lb1, lb2: keepalived.virtualIp: 10.0.9.10 is outside the subnet 10.0.1.0/24 (lab.subnet): no client on it could reach it');
+    const taken = await plan({ 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.1.13 }\n' });
+    expect(taken.problems).toEqual(['group_vars/balancers.yml: hosts lb1, lb2: keepalived.virtualIp: 10.0.1.13 is the address of host pg3; pick a free address']);
     const net = await plan({ 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.9.10 }\n' });
     expect(net.problems).toEqual([]);
     expect(net.warnings.join('\n')).toContain("does not contain lb1's address 10.0.1.21");
