@@ -14,7 +14,8 @@ import { stateKey, stepsFor, varsOf, varsOnly } from '../../src/toolkit/index.ts
 import { clusterHealth, requireHealthy, rolloutOrder, type Health } from './lib/members.ts';
 import { ETCD_STACK, planUpgrade, requireRoom, stackPackages } from './lib/packages.ts';
 import { oldestTransactionSeconds } from './lib/pg.ts';
-import { loweredStandbyLimits, restartNeeded, rollMember } from './lib/rollout.ts';
+import { restartNeeded, rollMember } from './lib/rollout.ts';
+import { standbyLimitsLowered } from '../../roles/patroni/sql.ts';
 import { describeWork, rememberWork, rollStep, type MemberWork } from './lib/work.ts';
 import { rolloutSteps, type RolloutPlays, type RolloutVars } from './lib/vars.ts';
 
@@ -54,7 +55,7 @@ const precheck = step({
     const work: MemberWork = { upgrades: plan.upgrades, aptArgs: plan.args, restartReasons: restart.reasons };
     rememberWork(ctx, 'database', work);
     if (health.leader.name === ctx.host.name) {
-      const lowered = await loweredStandbyLimits(ctx, v.postgresql.port);
+      const lowered = await standbyLimitsLowered(ctx, v.postgresql.port);
       if (lowered.length) {
         ctx.shared.set(LEADER_FIRST, lowered);
         ctx.log(`lowered ${lowered.join(', ')}: the leader restarts first, in place (a standby may not run below its primary)`);

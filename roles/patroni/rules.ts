@@ -3,7 +3,6 @@
  * whole, the order members restart in, and which settings force the leader first.
  */
 import { MASK } from '../../src/core/secret.ts';
-import type { DcsChange } from './dcs.ts';
 import { isRunning, type ClusterState, type Member } from './live.ts';
 
 /** What is wrong with the cluster for the gate, or null when every present member is fine. */
@@ -34,14 +33,6 @@ export function restartOrder(members: Member[], leaderFirst = false): Member[] {
 
 /** Settings a hot standby needs at least as high as its primary's (PostgreSQL docs, Patroni). */
 export const STANDBY_LIMITS = ['max_connections', 'max_worker_processes', 'max_wal_senders', 'max_prepared_transactions', 'max_locks_per_transaction'];
-
-/** Which standby limits a set of DCS changes lowers (the role's own PATCH of /config). */
-export function standbyLimitsLoweredBy(changes: DcsChange[]): string[] {
-  return changes
-    .filter((c) => STANDBY_LIMITS.some((n) => c.key === `postgresql.parameters.${n}`))
-    .filter((c) => c.to === undefined || Number(c.to) < Number(c.from))
-    .map((c) => c.key.slice('postgresql.parameters.'.length));
-}
 
 /** password: lines masked, so a diff of patroni.yml can be shown. */
 export function maskPasswords(yml: string): string {

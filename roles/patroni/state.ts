@@ -19,5 +19,3 @@ export const seenKey = stateKeys<ClusterState>('patroni:seen');
 export const seenForRestartKey = stateKeys<ClusterState>('patroni:seen-for-restart');
 /** Parameters the DCS step patched in this run. */
 export const patchedKey = stateKeys<string[]>('patroni:patched-parameters');
-/** Standby limits the DCS step lowered in this run (the leader restarts first). */
-export const loweredKey = stateKeys<string[]>('patroni:lowered-standby-limits');

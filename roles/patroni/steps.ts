@@ -15,8 +15,9 @@ import { clientUrls } from '../etcd/exports.ts';
 import type { PatroniVars } from './vars.ts';
 import { binDirOf, dcsConfigOf } from './render.ts';
 import { changedParameters, dcsDiff, dcsPatch, describeChanges } from './dcs.ts';
-import { gateProblem, maskPasswords, restartOrder, standbyLimitsLoweredBy } from './rules.ts';
-import { initializedKey, leaderReadyKey, loweredKey, patchedKey, presentKey, seenForRestartKey, seenKey, startedKey } from './state.ts';
+import { gateProblem, maskPasswords, restartOrder } from './rules.ts';
+import { restartOnlyParameters, standbyLimitsLowered } from './sql.ts';
+import { initializedKey, leaderReadyKey, patchedKey, presentKey, seenForRestartKey, seenKey, startedKey } from './state.ts';
 import {
   api,
   apiBaseOf,
@@ -214,19 +215,9 @@ export const syncDcs = step({
     if (changes.length === 0) return { changed: false };
     if (!ctx.check) await patchDcsConfig(ctx, patch, authOf(ctx.vars), target(ctx.vars));
     ctx.shared.set(patchedKey(v.scope), changedParameters(changes));
-    ctx.shared.set(loweredKey(v.scope), standbyLimitsLoweredBy(changes));
     return { changed: true, summary: `PATCH /config: ${describeChanges(changes)}`, diff: dcsDiff(`${ctx.vars.namespace}${ctx.vars.scope}/config`, changes) };
   },
 });
-
-/** Among `names`, the parameters PostgreSQL applies only at a restart (asked on the leader). */
-async function restartOnlyParameters(ctx: Ctx, names: string[]): Promise<string[]> {
-  const safe = names.filter((n) => /^[a-z_][a-z0-9_.]*$/.test(n));
-  if (safe.length === 0) return [];
-  const list = safe.map((n) => `'${n}'`).join(',');
-  const out = await ctx.run(`cd / && runuser -u postgres -- psql -X -A -t -p ${ctx.vars.postgresql.port} -c ${shQuote(`select name from pg_settings where context = 'postmaster' and name in (${list})`)}`);
-  return out.split('\n').map((l) => l.trim()).filter(Boolean);
-}
 
 export const restartPending = step({
   name: 'patroni: restart members with pending_restart (replicas first, leader last)',
@@ -242,7 +233,7 @@ export const restartPending = step({
     if (!cs) return { changed: false };
     if (leaderOf(cs).name !== ctx.host.name) return { changed: false, message: `the leader (${leaderOf(cs).name}) does it` };
     if (!ctx.check && patched.length > 0) {
-      const needRestart = await restartOnlyParameters(ctx, patched);
+      const needRestart = await restartOnlyParameters(ctx, v.postgresql.port, patched);
       if (needRestart.length > 0) {
         // Every member applies the new DCS settings within a loop or two, then flags pending_restart.
         cs = await waitUntil(
@@ -257,9 +248,13 @@ export const restartPending = step({
         );
       }
     }
-    const leaderFirst = (ctx.shared.get(loweredKey(v.scope)) ?? []).length > 0;
-    const pending = restartOrder(cs.members.filter((m) => m.pendingRestart), leaderFirst);
-    if (pending.length === 0) return { changed: false };
+    const flagged = cs.members.filter((m) => m.pendingRestart);
+    if (flagged.length === 0) return { changed: false };
+    // From what is in force on the leader, not from what this run patched: a raise goes
+    // replicas first, a lowered standby limit the leader first.
+    const lowered = await standbyLimitsLowered(ctx, v.postgresql.port);
+    const pending = restartOrder(flagged, lowered.length > 0);
+    if (lowered.length) ctx.log(`lowered ${lowered.join(', ')}: the leader restarts first (a standby may not run below its primary)`);
     const names = pending.map((m) => m.name).join(', ');
     if (ctx.check) return { changed: true, summary: `would restart PostgreSQL on ${names}` };
     const everyone = cs.members.map((x) => x.name);

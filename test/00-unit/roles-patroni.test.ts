@@ -6,7 +6,8 @@ import { PatroniVars } from '../../roles/patroni/vars.ts';
 import { dcsConfigOf, hbaAddress, patroniConfigFor, renderPatroniYaml, renderUnit } from '../../roles/patroni/render.ts';
 import { changedParameters, dcsDiff, dcsPatch, describeChanges } from '../../roles/patroni/dcs.ts';
 import { apiBaseOf, curlConfig, describeCluster, leaderOf, parseCluster, parseSelf } from '../../roles/patroni/live.ts';
-import { gateProblem, maskPasswords, restartOrder, standbyLimitsLoweredBy } from '../../roles/patroni/rules.ts';
+import { gateProblem, maskPasswords, restartOrder } from '../../roles/patroni/rules.ts';
+import { LOWERED_LIMITS_SQL, standbyLimitsLowered } from '../../roles/patroni/sql.ts';
 
 function host(name: string, address: string, vars: Record<string, unknown> = {}): Host {
   return {
@@ -242,9 +243,17 @@ describe('DCS settings through PATCH /config', () => {
     const members = [m('pg1', 'leader'), m('pg2', 'sync_standby'), m('pg3', 'replica')];
     expect(restartOrder(members).map((x) => x.name)).toEqual(['pg3', 'pg2', 'pg1']);
     expect(restartOrder(members, true).map((x) => x.name)).toEqual(['pg1', 'pg3', 'pg2']);
-    expect(standbyLimitsLoweredBy([{ key: 'postgresql.parameters.max_connections', from: 200, to: 180 }])).toEqual(['max_connections']);
-    expect(standbyLimitsLoweredBy([{ key: 'postgresql.parameters.max_connections', from: 200, to: 250 }])).toEqual([]);
-    expect(standbyLimitsLoweredBy([{ key: 'postgresql.parameters.work_mem', from: '8MB', to: '4MB' }])).toEqual([]);
+  });
+
+  it('reads a lowered limit from the line a restart would apply, not from superseded lines', async () => {
+    // Only the last line per name counts (DISTINCT ON ... ORDER BY seqno DESC), against the value in force.
+    expect(LOWERED_LIMITS_SQL).toMatch(/distinct on \(name\)[\s\S]*order by name, seqno desc/);
+    expect(LOWERED_LIMITS_SQL).toMatch(/f\.setting::bigint < s\.setting::bigint/);
+    expect(LOWERED_LIMITS_SQL).not.toMatch(/applied/);
+    const sent: string[] = [];
+    const leader = { exec: async (_s: string, o?: { stdin?: string | Buffer }) => (sent.push(String(o?.stdin)), { code: 0, stdout: 'max_connections\n', stderr: '' }) };
+    expect(await standbyLimitsLowered(leader, 5432)).toEqual(['max_connections']);
+    expect(sent[0]).toContain(LOWERED_LIMITS_SQL);
   });
 });
 

@@ -7,21 +7,11 @@ import { TaskError } from '../../../src/engine/types.ts';
 import type { Secret } from '../../../src/core/secret.ts';
 import { shQuote } from '../../../src/transport/types.ts';
 import type { Remote } from '../../../src/toolkit/index.ts';
+import { localQuery } from '../../../roles/patroni/sql.ts';
+
+export { localQuery };
 
 const FIELD = '\x1f';
-
-/** Rows of a query run by the member's local psql (fields split, trimmed). */
-export async function localQuery(remote: Remote, port: number, sql: string, timeoutMs = 30_000): Promise<string[][]> {
-  const r = await remote.exec(
-    `cd / && runuser -u postgres -- psql -X -q -A -t -F ${shQuote(FIELD)} -p ${port} -v ON_ERROR_STOP=1 -f -`,
-    { stdin: `${sql}\n`, timeoutMs },
-  );
-  if (r.code !== 0) throw new TaskError(`psql: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split(FIELD).map((c) => c.trim()));
-}
 
 export interface ReplicaLink {
   /** application_name: Patroni sets it to the member name. */

@@ -43,22 +43,6 @@ export async function restartNeeded(ctx: Pick<TaskContext, 'exec'>, v: PatroniVa
   return { kind: pat === 'stale' ? 'patroni' : reasons.length ? 'postgres' : null, reasons };
 }
 
-/**
- * On the leader: settings a hot standby needs at least as high as its primary, that the
- * pending configuration lowers. Then the leader must restart first (PostgreSQL refuses a
- * standby below its primary's values).
- */
-export async function loweredStandbyLimits(leader: Pick<TaskContext, 'exec'>, port: number): Promise<string[]> {
-  const names = STANDBY_LIMITS.map((n) => `'${n}'`).join(',');
-  const rows = await localQuery(
-    leader,
-    port,
-    `select s.name from pg_settings s join pg_file_settings f on f.name = s.name and f.applied is false and f.error is null
-      where s.name in (${names}) and s.pending_restart and f.setting ~ '^[0-9]+$' and f.setting::bigint < s.setting::bigint`,
-  );
-  return [...new Set(rows.map((r) => r[0]!).filter(Boolean))];
-}
-
 /** The member's patroni.yml with tags.nosync set (same text otherwise, as far as YAML allows). */
 export function withNosync(yml: string, nosync: boolean): string {
   const doc = parseDocument(yml, { version: '1.1' });
