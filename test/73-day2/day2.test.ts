@@ -231,6 +231,105 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     figures.push(`lowered max_connections: upgrade.ts restarted ${rolled.join(', ')} (leader first, in place) in ${secs(r.wallMs)}`);
   }, 600_000);
 
+  /** Watches every member's state (as the first answering member reports it) until stopped: what was ever seen. */
+  function watchStates(): { stop(): Promise<Set<string>> } {
+    const seen = new Set<string>();
+    let on = true;
+    const loop = (async () => {
+      while (on) {
+        for (const h of DB) {
+          const c = await cluster(h).catch(() => null);
+          if (!c) continue;
+          for (const m of c.members) seen.add(`${m.name} ${m.state}`);
+          break;
+        }
+        await sleep(500);
+      }
+    })();
+    return {
+      async stop() {
+        on = false;
+        await loop;
+        return seen;
+      },
+    };
+  }
+
+  const maxConnections = (h: string) => inside(h, "cd / && runuser -u postgres -- psql -X -A -t -c 'show max_connections'");
+
+  it('max_connections raised then lowered through site.ts and upgrade.ts under load: raises go replicas first, lowers the leader first; no standby crashes, no write lost', async () => {
+    const c0 = await settled('a healthy cluster', 120_000);
+    const leader = leaderOf(c0);
+    const replicas = DB.filter((h) => h !== leader);
+    const apiPassword = readFileSync(join(lab.secretsDir, 'patroni-api'), 'utf8').trim();
+    const load = startLoad({ host: lab.vip, user: 'postgres', password: password(), table: 'rigger_load_limits' });
+    const states = watchStates();
+    const steps: string[] = [];
+    let report: LoadReport;
+    let seen: Set<string>;
+    try {
+      await load.waitForAcks(50, 60_000);
+
+      // 1. Raised through site.ts (-e): the replicas restart before the leader.
+      let before = await postmasters();
+      const raise = await run('playbooks/site.ts', ['-e', 'patroni.dcs.parameters.max_connections=300']);
+      expect(raise.recap.ok, failures(raise)).toBe(true);
+      let after = await postmasters();
+      for (const h of DB) expect(after[h]!.pid, `${h} restarted for the raise`).not.toBe(before[h]!.pid);
+      for (const h of replicas) expect(after[leader]!.start, `leader after ${h} when raising`).toBeGreaterThanOrEqual(after[h]!.start);
+      for (const h of DB) expect(await maxConnections(h), h).toBe('300');
+      await settled('a healthy cluster after the raise', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+      steps.push(`site.ts raise 200 -> 300 ${secs(raise.wallMs)}`);
+
+      // 2. Raised in the DCS by hand (patronictl edit-config), rolled by upgrade.ts: replicas first, the leader last.
+      const patch = await lab.ssh(leader, 'curl -sS -K -', {
+        input: [
+          'url = "http://127.0.0.1:8008/config"',
+          'request = "PATCH"',
+          `user = ${curlConfigString(`patroni:${apiPassword}`)}`,
+          'header = "Content-Type: application/json"',
+          `data = ${curlConfigString(JSON.stringify({ postgresql: { parameters: { max_connections: 350 } } }))}`,
+          'write-out = "%{http_code}"',
+          '',
+        ].join('\n'),
+        timeoutMs: 30_000,
+      });
+      expect(patch.stdout.trim().slice(-3), patch.stdout + patch.stderr).toBe('200');
+      await eventually('every member to report pending_restart', () => cluster(leader), (c) => c.members.every((m) => m.pendingRestart), 60_000);
+      const up = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false']);
+      expect(up.recap.ok, failures(up)).toBe(true);
+      const rolled = up.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);
+      expect([...rolled].sort()).toEqual(DB);
+      expect(rolled[rolled.length - 1], 'a raise: the leader last').toBe(leader);
+      for (const h of DB) expect(await maxConnections(h), h).toBe('350');
+      const c2 = await settled('a healthy cluster after the rolled raise', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+      steps.push(`upgrade.ts raise 300 -> 350 (${rolled.join(', ')}) ${secs(up.wallMs)}`);
+
+      // 3. Lowered through site.ts (the inventory's 200): the leader restarts first, in place.
+      const lead2 = leaderOf(c2);
+      before = await postmasters();
+      const lower = await run('playbooks/site.ts');
+      expect(lower.recap.ok, failures(lower)).toBe(true);
+      after = await postmasters();
+      for (const h of DB) expect(after[h]!.pid, `${h} restarted for the lowering`).not.toBe(before[h]!.pid);
+      for (const h of DB.filter((x) => x !== lead2)) expect(after[h]!.start, `${h} after the leader when lowering`).toBeGreaterThanOrEqual(after[lead2]!.start);
+      for (const h of DB) expect(await maxConnections(h), h).toBe('200');
+      await settled('a healthy cluster after the lowering', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+      steps.push(`site.ts lower 350 -> 200 ${secs(lower.wallMs)}`);
+    } finally {
+      seen = await states.stop();
+      report = await load.stop({ dropTable: true });
+    }
+    const bad = [...seen].filter((s) => /crashed|start failed/.test(s));
+    expect(bad, `member states seen: ${[...seen].sort().join(', ')}`).toEqual([]);
+    expect(report.missing, `lost writes: ${report.missing.slice(0, 20).join(', ')}`).toEqual([]);
+    expect(report.acknowledged).toBeGreaterThan(100);
+    figures.push(
+      `max_connections under load: ${steps.join('; ')}; ${report.acknowledged} writes, 0 lost, longest gap ${report.longestWriteGapMs.toFixed(0)} ms; ` +
+        `${report.reads.ok} reads, ${report.reads.failed} failed; member states seen: ${[...new Set([...seen].map((x) => x.split(' ').slice(1).join(' ')))].sort().join(', ')}`,
+    );
+  }, 900_000);
+
   it('upgrade.ts rolls etcd (leader last, quorum kept) and the balancers (VIP holder last) when their binaries were replaced; no write lost', async () => {
     // As after an upgrade whose services were not restarted: the running processes' binaries
     // replaced on disk (a copy moved over each; dpkg would restart the services itself).
