@@ -116,44 +116,52 @@ export function peerLines(
   return out;
 }
 
-/** authorized_keys block: the peers' pgbackrest users may run commands as our user. */
-export function authorizedKeys(stanza: string, side: Side, group: string, peers: Peer[]): OpTask {
+/** One SSH file's block of peer lines, built from the keys each peer published in this run. */
+function peerKeysBlock(
+  stanza: string,
+  side: Side,
+  group: string,
+  peers: Peer[],
+  f: { file: string; mode: string; which: keyof PublishedKeys; line: (p: Peer, key: string) => string; isLineOf: (p: Peer, line: string) => boolean },
+): OpTask {
   return blockFile({
-    name: `authorized_keys of ${side.user}: pgbackrest peers`,
-    path: `${side.home}/.ssh/authorized_keys`,
+    name: `${f.file} of ${side.user}: pgbackrest peers`,
+    path: `${side.home}/.ssh/${f.file}`,
     owner: side.user,
     group,
-    mode: '0600',
+    mode: f.mode,
     lines: (ctx, current) =>
       peerLines(
         peers,
         current,
         (p) => {
           const k = published(ctx, stanza, p.name);
-          return k === undefined ? undefined : k.userKey === null ? null : authorizedKeyLine(p.name, k.userKey);
+          const key = k?.[f.which];
+          return k === undefined ? undefined : key === null || key === undefined ? null : f.line(p, key);
         },
-        (p, l) => l.endsWith(` ${keyTag(p.name)}`),
+        f.isLineOf,
       ),
+  });
+}
+
+/** authorized_keys block: the peers' pgbackrest users may run commands as our user. */
+export function authorizedKeys(stanza: string, side: Side, group: string, peers: Peer[]): OpTask {
+  return peerKeysBlock(stanza, side, group, peers, {
+    file: 'authorized_keys',
+    mode: '0600',
+    which: 'userKey',
+    line: (p, key) => authorizedKeyLine(p.name, key),
+    isLineOf: (p, l) => l.endsWith(` ${keyTag(p.name)}`),
   });
 }
 
 /** known_hosts block: the peers' own host keys, under inventory name and address. */
 export function knownHosts(stanza: string, side: Side, group: string, peers: Peer[]): OpTask {
-  return blockFile({
-    name: `known_hosts of ${side.user}: pgbackrest peers`,
-    path: `${side.home}/.ssh/known_hosts`,
-    owner: side.user,
-    group,
+  return peerKeysBlock(stanza, side, group, peers, {
+    file: 'known_hosts',
     mode: '0644',
-    lines: (ctx, current) =>
-      peerLines(
-        peers,
-        current,
-        (p) => {
-          const k = published(ctx, stanza, p.name);
-          return k === undefined ? undefined : k.hostKey === null ? null : knownHostsLine([p.name, p.address], k.hostKey);
-        },
-        (p, l) => l.startsWith(`${p.name},`),
-      ),
+    which: 'hostKey',
+    line: (p, key) => knownHostsLine([p.name, p.address], key),
+    isLineOf: (p, l) => l.startsWith(`${p.name},`),
   });
 }
