@@ -12,6 +12,7 @@ import { openTransport } from '../transport/open.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import { loadPlaybook } from './load-playbook.ts';
 import { planPlaybook, runPlaybook } from '../engine/run.ts';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { redact } from '../core/secret.ts';
 import { InputError } from '../core/errors.ts';
 import type { Inventory } from '../inventory/types.ts';
@@ -45,6 +46,7 @@ async function dispatch(args: Exclude<CliArgs, { command: 'help' | 'version' }>)
   const show = args.command === 'inventory';
   const inv = await loadInventory(args.inventory, { ...inventoryOptions(args), checkKeyFiles: !show, ...(show ? { env: allowUnsetEnv(process.env) } : {}) });
   checkLimit(inv, args.limit);
+  if (!show) checkKnownHosts(args);
   if (args.command === 'inventory') {
     process.stdout.write(renderInventory(inv, { json: args.json, ...(args.limit ? { limit: args.limit } : {}) }) + '\n');
     return 0;
@@ -58,6 +60,31 @@ function checkLimit(inv: Inventory, limit: string | undefined): void {
   if (limit === undefined) return;
   if (selectHosts(inv, 'all', limit).length === 0)
     throw new InputError([`-l/--limit ${JSON.stringify(limit)}: matches no host of ${inv.source}`]);
+}
+
+/**
+ * A --known-hosts file that is not there would make every host's key unknown (each host
+ * unreachable): a typo in the path, said now. With --accept-new-host-keys it is created.
+ */
+function checkKnownHosts(args: CommonOptions): void {
+  if (!args.knownHosts || args.acceptNewHostKeys || args.insecureSkipHostKeyCheck) return;
+  try {
+    if (!statSync(args.knownHosts).isFile()) throw new InputError([`--known-hosts ${args.knownHosts}: not a file`]);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError([`--known-hosts ${args.knownHosts}: ${code === 'ENOENT' ? 'no such file (with --accept-new-host-keys it is created)' : `cannot read (${code ?? String(e)})`}`]);
+  }
+}
+
+/** The events file is opened now: a path that cannot be written is bad input, not a crash after the run. */
+function checkEventsFile(path: string): void {
+  try {
+    closeSync(openSync(path, 'w', 0o600));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError([`--events ${path}: cannot write (${code === 'ENOENT' ? 'no such directory' : (code ?? String(e))})`]);
+  }
 }
 
 function inventoryOptions(args: CommonOptions) {
@@ -77,6 +104,7 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
     process.stdout.write(redact(text) + '\n');
     return 0;
   }
+  if (args.events) checkEventsFile(args.events);
   const tags = await playTags(pb, planned, inv);
   if (args.listTags) {
     process.stdout.write(redact(listTags(tags)) + '\n');
