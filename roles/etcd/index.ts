@@ -8,7 +8,7 @@ import type { Task } from '../../src/engine/types.ts';
 import { TaskError, journalTail, settleInside, stateKey, stateKeys, stepsFor, waitUntil } from '../../src/toolkit/index.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { file, packages, service } from '../../src/ops/index.ts';
-import { EtcdVars } from './vars.ts';
+import { EtcdVarsSchema, type EtcdVars } from './vars.ts';
 import {
   ENV_FILE,
   etcdEnvFor,
@@ -282,7 +282,7 @@ const restart = (): Task[] => [
 export const etcd = defineRole({
   name: 'etcd',
   description: 'etcd cluster (the DCS for Patroni): bootstrap, join, health gate',
-  vars: EtcdVars,
+  vars: EtcdVarsSchema,
   tasks,
   handlers: { 'restart etcd': restart },
 });

@@ -4,7 +4,7 @@
  */
 import type { Host, Inventory } from '../../src/inventory/types.ts';
 import { hostsOf, httpUrl, varsOf } from '../../src/toolkit/index.ts';
-import { EtcdVars } from './vars.ts';
+import { EtcdVarsSchema, type EtcdVars } from './vars.ts';
 
 export { httpUrl };
 
@@ -36,7 +36,7 @@ export const BOOTSTRAP_KEYS = new Set(['ETCD_INITIAL_CLUSTER', 'ETCD_INITIAL_CLU
 
 /** The etcd vars of any host of the inventory, validated (a problem names file, host and field). */
 export function etcdVarsOf(host: Host, inventory: Inventory): EtcdVars {
-  return varsOf({ name: 'etcd', vars: EtcdVars }, host, inventory);
+  return varsOf({ name: 'etcd', vars: EtcdVarsSchema }, host, inventory);
 }
 
 export function memberAddress(host: Host, vars: EtcdVars): string {

@@ -22,7 +22,7 @@ export const MANAGED_ENV_KEYS = [
 
 const port = z.number().int().min(1).max(65535);
 
-export const EtcdVars = z
+export const EtcdVarsSchema = z
   .strictObject({
     /** Inventory group whose hosts are the members, in inventory order (seeds: 3; 5 survive two failures). */
     group: z.string().min(1).default('etcd'),
@@ -65,4 +65,4 @@ export const EtcdVars = z
     if (v.clientPort === v.peerPort) ctx.addIssue({ code: 'custom', path: ['peerPort'], message: 'peerPort must differ from clientPort' });
   });
 
-export type EtcdVars = z.output<typeof EtcdVars>;
+export type EtcdVars = z.output<typeof EtcdVarsSchema>;

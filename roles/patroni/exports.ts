@@ -4,11 +4,11 @@
  */
 import type { Host, Inventory } from '../../src/inventory/types.ts';
 import { varsOf } from '../../src/toolkit/index.ts';
-import { PatroniVars } from './vars.ts';
+import { PatroniVarsSchema } from './vars.ts';
 
 export { clusterState, findLeader, leaderOf, type ClusterState, type Member } from './live.ts';
 
 /** Patroni's REST API port on a host (the patroni role's var, validated). */
 export function restApiPortOf(host: Host, inv: Inventory): number {
-  return varsOf({ name: 'patroni', vars: PatroniVars }, host, inv).restapi.port;
+  return varsOf({ name: 'patroni', vars: PatroniVarsSchema }, host, inv).restapi.port;
 }

@@ -10,7 +10,7 @@ import { posix } from 'node:path';
 import { defineRole, type RoleContext } from '../../src/engine/role.ts';
 import type { Task } from '../../src/engine/types.ts';
 import { directory, file, packages, service } from '../../src/ops/index.ts';
-import { PatroniVars } from './vars.ts';
+import { PatroniVarsSchema, type PatroniVars } from './vars.ts';
 import { patroniConfigFor, renderPatroniYaml, renderUnit } from './render.ts';
 import { checkBinaries, configFile, daemonReload, gate, reload, restartPending, start, syncDcs, unitOf } from './steps.ts';
 
@@ -46,7 +46,7 @@ export const patroni = defineRole({
   name: 'patroni',
   description: 'Patroni (PostgreSQL HA): config, our unit, ordered bootstrap, member gate, DCS settings via the leader',
   dependsOn: ['postgres', 'etcd'],
-  vars: PatroniVars,
+  vars: PatroniVarsSchema,
   tasks,
   handlers: {
     'reload patroni': () => [reload],

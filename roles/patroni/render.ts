@@ -7,7 +7,7 @@ import type { Host, Inventory } from '../../src/inventory/types.ts';
 import type { Secret } from '../../src/core/secret.ts';
 import { clientEndpoints } from '../etcd/exports.ts';
 import { hostPort, hostsOf, varsOf } from '../../src/toolkit/index.ts';
-import { PatroniVars, type ParameterValue } from './vars.ts';
+import { PatroniVarsSchema, type PatroniVars, type ParameterValue } from './vars.ts';
 
 export const HEADER = '# Managed by rigger (role patroni). Local edits are overwritten on the next run.';
 
@@ -128,7 +128,7 @@ export function dcsConfigOf(v: PatroniVars): DcsConfig {
 
 /** The address a member advertises, from its validated patroni vars. */
 function peerAddress(host: Host, inventory: Inventory): string {
-  return memberAddressOf(varsOf({ name: 'patroni', vars: PatroniVars }, host, inventory), host);
+  return memberAddressOf(varsOf({ name: 'patroni', vars: PatroniVarsSchema }, host, inventory), host);
 }
 
 /** An address as a pg_hba ADDRESS field: one host for an IP, the network as given, a name as is. */

@@ -27,7 +27,7 @@ const User = (username: string) =>
     password: SecretSchema,
   });
 
-export const PatroniVars = z
+export const PatroniVarsSchema = z
   .strictObject({
     /** Cluster name in the DCS (seed 004: pg-cluster). All members of one cluster share it. */
     scope: name.default('pg-cluster'),
@@ -173,4 +173,4 @@ export const PatroniVars = z
       ctx.addIssue({ code: 'custom', path: ['restapi', 'port'], message: 'the REST API port must differ from PostgreSQL\'s' });
   });
 
-export type PatroniVars = z.output<typeof PatroniVars>;
+export type PatroniVars = z.output<typeof PatroniVarsSchema>;

@@ -7,7 +7,7 @@ import { defineRole, type RoleContext } from '../../src/engine/role.ts';
 import { TaskError, type RunTask, type Task } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { command, directory, file, packages, service } from '../../src/ops/index.ts';
-import { PostgresVars } from './vars.ts';
+import { PostgresVarsSchema, type PostgresVars } from './vars.ts';
 import { CREATECLUSTER_DROPIN, PGDG_SOURCE, renderCreateclusterDropin, renderPgdgSource, serverPackages } from './render.ts';
 import { stepsFor } from '../../src/toolkit/index.ts';
 
@@ -132,7 +132,7 @@ function tasks(ctx: Ctx): Task[] {
 export const postgres = defineRole({
   name: 'postgres',
   description: 'PostgreSQL server packages; no stock cluster; Debian units masked (Patroni runs PostgreSQL)',
-  vars: PostgresVars,
+  vars: PostgresVarsSchema,
   tasks,
 });
 

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-export const PostgresVars = z.strictObject({
+export const PostgresVarsSchema = z.strictObject({
   /** Major version. Debian 12 ships 15; others need source: pgdg. Keep patroni.postgresVersion equal. */
   version: z.number().int().min(12).max(99).default(15),
   /** debian: the distribution's packages. pgdg: apt.postgresql.org (documented, untested in the lab). */
@@ -28,4 +28,4 @@ export const PostgresVars = z.strictObject({
   stockCluster: z.enum(['drop-if-empty', 'keep']).default('drop-if-empty'),
 });
 
-export type PostgresVars = z.output<typeof PostgresVars>;
+export type PostgresVars = z.output<typeof PostgresVarsSchema>;

@@ -16,7 +16,7 @@ import { parse, parseDocument } from 'yaml';
 import { Secret } from '../../src/core/secret.ts';
 import { TaskError } from '../../src/engine/types.ts';
 import { parseCluster, type Member } from '../../roles/patroni/live.ts';
-import { PatroniVars } from '../../roles/patroni/vars.ts';
+import { PatroniVarsSchema } from '../../roles/patroni/vars.ts';
 import { patroniConfigFor, renderPatroniYaml } from '../../roles/patroni/render.ts';
 import type { Balancer } from '../../playbooks/day2/lib/context.ts';
 import { clusterHealth, replicaProblem, rolloutOrder, STALE_REPLY_SECONDS } from '../../playbooks/day2/lib/members.ts';
@@ -42,7 +42,7 @@ const PATRONI_INPUT = {
     rewind: { password: new Secret('yes') },
   },
 };
-const PATRONI_VARS = PatroniVars.parse(PATRONI_INPUT);
+const PATRONI_VARS = PatroniVarsSchema.parse(PATRONI_INPUT);
 /** Members read each other's patroni vars through the role's schema: every member carries them. */
 const MEMBER_VARS = Object.fromEntries(['pg1', 'pg2', 'pg3'].map((n) => [n, { patroni: PATRONI_INPUT }]));
 

@@ -7,12 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { ChronyVarsSchema } from '../../roles/chrony/vars.ts';
-import { EtcdVars } from '../../roles/etcd/vars.ts';
+import { EtcdVarsSchema } from '../../roles/etcd/vars.ts';
 import { HaproxyVarsSchema } from '../../roles/haproxy/vars.ts';
 import { KeepalivedVarsSchema } from '../../roles/keepalived/vars.ts';
-import { PatroniVars } from '../../roles/patroni/vars.ts';
+import { PatroniVarsSchema } from '../../roles/patroni/vars.ts';
 import { PgbackrestVarsSchema } from '../../roles/pgbackrest/vars.ts';
-import { PostgresVars } from '../../roles/postgres/vars.ts';
+import { PostgresVarsSchema } from '../../roles/postgres/vars.ts';
 import { SoftdogVarsSchema } from '../../roles/softdog/vars.ts';
 import { keysAt } from '../../src/engine/vars.ts';
 
@@ -54,12 +54,12 @@ function looseObjects(schema: unknown, path: string, out: string[]): string[] {
 
 const SCHEMAS: Record<string, z.ZodType> = {
   chrony: ChronyVarsSchema,
-  etcd: EtcdVars,
+  etcd: EtcdVarsSchema,
   haproxy: HaproxyVarsSchema,
   keepalived: KeepalivedVarsSchema,
-  patroni: PatroniVars,
+  patroni: PatroniVarsSchema,
   pgbackrest: PgbackrestVarsSchema,
-  postgres: PostgresVars,
+  postgres: PostgresVarsSchema,
   softdog: SoftdogVarsSchema,
 };
 
@@ -69,9 +69,9 @@ describe('role vars schemas', () => {
   });
 
   it('keysAt finds the keys a nested object accepts (for "did you mean")', () => {
-    expect(keysAt(PatroniVars, ['dcs'])).toContain('ttl');
-    expect(keysAt(PatroniVars, ['authentication', 'superuser'])).toEqual(['username', 'password']);
+    expect(keysAt(PatroniVarsSchema, ['dcs'])).toContain('ttl');
+    expect(keysAt(PatroniVarsSchema, ['authentication', 'superuser'])).toEqual(['username', 'password']);
     expect(keysAt(ChronyVarsSchema, ['pools', 0])).toContain('maxsources');
-    expect(keysAt(EtcdVars, [])).toContain('clientPort');
+    expect(keysAt(EtcdVarsSchema, [])).toContain('clientPort');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Host, Inventory } from '../../src/inventory/types.ts';
-import { EtcdVars } from '../../roles/etcd/vars.ts';
+import { EtcdVarsSchema } from '../../roles/etcd/vars.ts';
 import { Secret } from '../../src/core/secret.ts';
 import {
   clientUrls,
@@ -49,7 +49,7 @@ function inventory(hosts: Host[]): Inventory {
 
 const pg = [host('pg1', '10.213.7.11'), host('pg2', '10.213.7.12'), host('pg3', '10.213.7.13')];
 const inv = inventory(pg);
-const defaults = EtcdVars.parse({});
+const defaults = EtcdVarsSchema.parse({});
 
 describe('etcd vars', () => {
   it('has the seed defaults', () => {
@@ -58,7 +58,7 @@ describe('etcd vars', () => {
   });
 
   it('rejects a managed key in settings and equal ports', () => {
-    const r = EtcdVars.safeParse({ settings: { ETCD_NAME: 'x' }, peerPort: 2379 });
+    const r = EtcdVarsSchema.safeParse({ settings: { ETCD_NAME: 'x' }, peerPort: 2379 });
     expect(r.success).toBe(false);
     const paths = r.error!.issues.map((i) => i.path.join('.'));
     expect(paths).toContain('settings.ETCD_NAME');
@@ -66,12 +66,12 @@ describe('etcd vars', () => {
   });
 
   it('accepts the token as a Secret (the inventory wraps any *token* key)', () => {
-    expect(EtcdVars.parse({ clusterToken: new Secret('prod-pg-etcd') }).clusterToken).toBe('prod-pg-etcd');
+    expect(EtcdVarsSchema.parse({ clusterToken: new Secret('prod-pg-etcd') }).clusterToken).toBe('prod-pg-etcd');
   });
 
   it('rejects a multi-line setting and a bad token', () => {
-    expect(EtcdVars.safeParse({ settings: { ETCD_LOG_LEVEL: 'info\nETCD_NAME=evil' } }).success).toBe(false);
-    expect(EtcdVars.safeParse({ clusterToken: 'a b' }).success).toBe(false);
+    expect(EtcdVarsSchema.safeParse({ settings: { ETCD_LOG_LEVEL: 'info\nETCD_NAME=evil' } }).success).toBe(false);
+    expect(EtcdVarsSchema.safeParse({ clusterToken: 'a b' }).success).toBe(false);
   });
 });
 
@@ -105,7 +105,7 @@ describe('/etc/default/etcd', () => {
   });
 
   it('appends extra settings sorted, quoting what systemd needs quoted', () => {
-    const v = EtcdVars.parse({ settings: { ETCD_LOG_LEVEL: 'warn', ETCD_ELECTION_TIMEOUT: '1000', ETCD_CIPHER_SUITES: 'a b' } });
+    const v = EtcdVarsSchema.parse({ settings: { ETCD_LOG_LEVEL: 'warn', ETCD_ELECTION_TIMEOUT: '1000', ETCD_CIPHER_SUITES: 'a b' } });
     const t = renderEtcdEnv(etcdEnvFor(v, pg[0]!, inv, 'new'));
     const tail = t.trim().split('\n').slice(-3);
     expect(tail).toEqual(['ETCD_CIPHER_SUITES="a b"', 'ETCD_ELECTION_TIMEOUT=1000', 'ETCD_LOG_LEVEL=warn']);
@@ -115,7 +115,7 @@ describe('/etc/default/etcd', () => {
   it('uses a per-host address override for itself and its peers', () => {
     const hosts = [host('a', 'mgmt-a', { etcd: { address: '192.168.5.1' } }), host('b', 'mgmt-b', { etcd: { address: '192.168.5.2' } })];
     const i2 = inventory(hosts);
-    const env = etcdEnvFor(EtcdVars.parse({ address: '192.168.5.1' }), hosts[0]!, i2, 'new');
+    const env = etcdEnvFor(EtcdVarsSchema.parse({ address: '192.168.5.1' }), hosts[0]!, i2, 'new');
     expect(env.initialCluster).toEqual([
       { name: 'a', peerUrl: 'http://192.168.5.1:2380' },
       { name: 'b', peerUrl: 'http://192.168.5.2:2380' },
@@ -129,7 +129,7 @@ describe('/etc/default/etcd', () => {
 
   it('refuses a host outside the group and a missing group', () => {
     expect(() => etcdEnvFor(defaults, host('lb1', '10.213.7.21'), inv, 'new')).toThrow(/not in the etcd group/);
-    expect(() => etcdEnvFor(EtcdVars.parse({ group: 'dcs' }), pg[0]!, inv, 'new')).toThrow(/group "dcs"/);
+    expect(() => etcdEnvFor(EtcdVarsSchema.parse({ group: 'dcs' }), pg[0]!, inv, 'new')).toThrow(/group "dcs"/);
   });
 });
 
@@ -144,7 +144,7 @@ describe('restart decision', () => {
   });
 
   it('needs a restart when a runtime setting changes', () => {
-    const after = renderEtcdEnv(etcdEnvFor(EtcdVars.parse({ settings: { ETCD_HEARTBEAT_INTERVAL: '200' } }), pg[0]!, inv, 'new'));
+    const after = renderEtcdEnv(etcdEnvFor(EtcdVarsSchema.parse({ settings: { ETCD_HEARTBEAT_INTERVAL: '200' } }), pg[0]!, inv, 'new'));
     expect(runtimeSettingsDiffer(base, after)).toBe(true);
   });
 
@@ -175,7 +175,7 @@ describe('etcdctl output', () => {
 
 describe('inspection: a member list that cannot be read', () => {
   const inv = memoryInventory({ etcd: ['pg1', 'pg2', 'pg3'] });
-  const vars = EtcdVars.parse({});
+  const vars = EtcdVarsSchema.parse({});
   async function inspectOn(names: string[], data: Record<string, boolean>) {
     const shared = new RunState();
     const results = await Promise.allSettled(

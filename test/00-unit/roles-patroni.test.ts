@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { Group, Host, Inventory } from '../../src/inventory/types.ts';
 import { Secret } from '../../src/core/secret.ts';
-import { PatroniVars } from '../../roles/patroni/vars.ts';
+import { PatroniVarsSchema } from '../../roles/patroni/vars.ts';
 import { dcsConfigOf, hbaAddress, patroniConfigFor, renderPatroniYaml, renderUnit } from '../../roles/patroni/render.ts';
 import { changedParameters, dcsDiff, dcsPatch, describeChanges } from '../../roles/patroni/dcs.ts';
 import { apiBaseOf, curlConfig, describeCluster, leaderOf, parseCluster, parseSelf } from '../../roles/patroni/live.ts';
@@ -58,14 +58,14 @@ const inv: Inventory = {
   ]),
 };
 
-const vars = PatroniVars.parse(secrets);
+const vars = PatroniVarsSchema.parse(secrets);
 const text = renderPatroniYaml(patroniConfigFor(vars, hosts[1]!, inv));
 // Parse the way Patroni does (YAML 1.1) to check what it will see.
 const seen = parse(text, { version: '1.1' }) as Record<string, any>;
 
 describe('patroni vars', () => {
   it('requires the four secrets', () => {
-    const r = PatroniVars.safeParse({});
+    const r = PatroniVarsSchema.safeParse({});
     expect(r.success).toBe(false);
     const paths = r.error!.issues.map((i) => i.path.join('.'));
     expect(paths).toEqual(
@@ -74,23 +74,23 @@ describe('patroni vars', () => {
         'authentication',
       ]),
     );
-    const r2 = PatroniVars.safeParse({ ...secrets, restapi: { password: 'plain text' } });
+    const r2 = PatroniVarsSchema.safeParse({ ...secrets, restapi: { password: 'plain text' } });
     expect(r2.success).toBe(false);
     expect(r2.error!.issues[0]!.path.join('.')).toBe('restapi.password');
   });
 
   it('enforces loop_wait + 2 * retry_timeout <= ttl', () => {
-    const r = PatroniVars.safeParse({ ...secrets, dcs: { ttl: 25 } });
+    const r = PatroniVarsSchema.safeParse({ ...secrets, dcs: { ttl: 25 } });
     expect(r.success).toBe(false);
     expect(r.error!.issues.map((i) => i.path.join('.'))).toContain('dcs.ttl');
   });
 
   it('enforces the watchdog arithmetic (ttl - safety_margin - loop_wait > 0)', () => {
-    const r = PatroniVars.safeParse({ ...secrets, dcs: { ttl: 40, loopWait: 20, retryTimeout: 10 }, watchdog: { safetyMargin: 20 } });
+    const r = PatroniVarsSchema.safeParse({ ...secrets, dcs: { ttl: 40, loopWait: 20, retryTimeout: 10 }, watchdog: { safetyMargin: 20 } });
     expect(r.success).toBe(false);
     expect(r.error!.issues.map((i) => i.path.join('.'))).toContain('watchdog.safetyMargin');
     // With the watchdog off the same numbers are fine.
-    expect(PatroniVars.safeParse({ ...secrets, dcs: { ttl: 40, loopWait: 20, retryTimeout: 10 }, watchdog: { mode: 'off', safetyMargin: 20 } }).success).toBe(true);
+    expect(PatroniVarsSchema.safeParse({ ...secrets, dcs: { ttl: 40, loopWait: 20, retryTimeout: 10 }, watchdog: { mode: 'off', safetyMargin: 20 } }).success).toBe(true);
   });
 });
 
@@ -159,7 +159,7 @@ describe('patroni.yml', () => {
   });
 
   it('merges user parameters over the defaults; null drops one', () => {
-    const v = PatroniVars.parse({ ...secrets, dcs: { parameters: { max_connections: 300, archive_mode: null, archive_command: null } } });
+    const v = PatroniVarsSchema.parse({ ...secrets, dcs: { parameters: { max_connections: 300, archive_mode: null, archive_command: null } } });
     const p = dcsConfigOf(v).postgresql.parameters;
     expect(p['max_connections']).toBe(300);
     expect(p['wal_log_hints']).toBe('on');
@@ -168,7 +168,7 @@ describe('patroni.yml', () => {
   });
 
   it('does not fold long lines', () => {
-    const v = PatroniVars.parse({ ...secrets, hba: { extra: [`host all all 192.168.0.0/16 scram-sha-256 ${'x'.repeat(150)}`] } });
+    const v = PatroniVarsSchema.parse({ ...secrets, hba: { extra: [`host all all 192.168.0.0/16 scram-sha-256 ${'x'.repeat(150)}`] } });
     const t = renderPatroniYaml(patroniConfigFor(v, hosts[0]!, inv));
     expect(t).toContain(`x`.repeat(150));
   });
@@ -183,7 +183,7 @@ describe('patroni.yml', () => {
   });
 
   it('derives Debian paths from the version', () => {
-    const v = PatroniVars.parse({ ...secrets, postgresVersion: 16 });
+    const v = PatroniVarsSchema.parse({ ...secrets, postgresVersion: 16 });
     const c = patroniConfigFor(v, hosts[0]!, inv);
     expect(c.postgresql.data_dir).toBe('/var/lib/postgresql/16/main');
     expect(c.postgresql.bin_dir).toBe('/usr/lib/postgresql/16/bin');
@@ -222,7 +222,7 @@ describe('DCS settings through PATCH /config', () => {
   });
 
   it('patches only what differs, as the smallest body', () => {
-    const v = PatroniVars.parse({ ...secrets, dcs: { ttl: 40, parameters: { max_connections: 300 } } });
+    const v = PatroniVarsSchema.parse({ ...secrets, dcs: { ttl: 40, parameters: { max_connections: 300 } } });
     const { patch, changes } = dcsPatch(dcsConfigOf(v), live);
     expect(patch).toEqual({ ttl: 40, postgresql: { parameters: { max_connections: 300 } } });
     expect(describeChanges(changes)).toBe('ttl 30 -> 40, max_connections 200 -> 300');
@@ -232,7 +232,7 @@ describe('DCS settings through PATCH /config', () => {
   });
 
   it('removes a parameter the user set to null', () => {
-    const v = PatroniVars.parse({ ...secrets, dcs: { parameters: { archive_command: null } } });
+    const v = PatroniVarsSchema.parse({ ...secrets, dcs: { parameters: { archive_command: null } } });
     const { patch } = dcsPatch(dcsConfigOf(v), live, v.dcs.parameters);
     expect(patch).toEqual({ postgresql: { parameters: { archive_command: null } } });
   });

@@ -12,9 +12,9 @@ import { definePlay, type Playbook } from '../../src/engine/play.ts';
 import { planPlaybook, planWarnings } from '../../src/engine/run.ts';
 import { KNOWN_ROLE_NAMES } from '../../src/engine/vars.ts';
 import { InputError } from '../../src/core/errors.ts';
-import { PatroniVars } from '../../roles/patroni/vars.ts';
-import { PostgresVars } from '../../roles/postgres/vars.ts';
-import { EtcdVars } from '../../roles/etcd/vars.ts';
+import { PatroniVarsSchema } from '../../roles/patroni/vars.ts';
+import { PostgresVarsSchema } from '../../roles/postgres/vars.ts';
+import { EtcdVarsSchema } from '../../roles/etcd/vars.ts';
 import { HaproxyVarsSchema } from '../../roles/haproxy/vars.ts';
 import { KeepalivedVarsSchema } from '../../roles/keepalived/vars.ts';
 import { PgbackrestVarsSchema } from '../../roles/pgbackrest/vars.ts';
@@ -23,9 +23,9 @@ import { cleanupTmp, tmpInventory } from './support.ts';
 afterAll(cleanupTmp);
 
 const role = (name: string, vars: Role['vars']): Role => defineRole({ name, vars, tasks: () => [] }) as unknown as Role;
-const patroni = role('patroni', PatroniVars);
-const postgres = role('postgres', PostgresVars);
-const etcd = role('etcd', EtcdVars);
+const patroni = role('patroni', PatroniVarsSchema);
+const postgres = role('postgres', PostgresVarsSchema);
+const etcd = role('etcd', EtcdVarsSchema);
 const haproxy = role('haproxy', HaproxyVarsSchema);
 const keepalived = role('keepalived', KeepalivedVarsSchema);
 const pgbackrest = role('pgbackrest', PgbackrestVarsSchema);
@@ -147,7 +147,7 @@ describe('top-level var keys', () => {
   it('role names of the playbook, of roles/ and rollout, lab and x_ keys are accepted', async () => {
     const { problems } = await plan({ 'group_vars/all.yml': 'chrony: { pools: [] }\nrollout: { maxLagBytes: 5 }\nlab: { instance: x }\nx_owner: dba-team\n' });
     expect(problems).toEqual([]);
-    const withDemo = await plan({ 'host_vars/pg1.yml': 'demo: { a: 1 }\n' }, { ...site, steps: [...site.steps, definePlay({ name: 'd', hosts: 'pg1', roles: [role('demo', PostgresVars.partial())] })] });
+    const withDemo = await plan({ 'host_vars/pg1.yml': 'demo: { a: 1 }\n' }, { ...site, steps: [...site.steps, definePlay({ name: 'd', hosts: 'pg1', roles: [role('demo', PostgresVarsSchema.partial())] })] });
     expect(withDemo.problems).toEqual(['host_vars/pg1.yml: host pg1: demo.a: unknown key']);
   });
 

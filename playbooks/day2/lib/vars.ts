@@ -10,7 +10,7 @@ import type { Play } from '../../../src/engine/play.ts';
 
 const MiB = 1024 * 1024;
 
-export const RolloutVars = z.strictObject({
+export const RolloutVarsSchema = z.strictObject({
   /**
    * What an upgrade installs: `stack` (the PostgreSQL server and client of the running major,
    * libpq, Patroni and its DCS client; on etcd members etcd; on balancers HAProxy and
@@ -39,12 +39,12 @@ export const RolloutVars = z.strictObject({
   /** Switchover candidate (switchover.ts); unset: the healthy synchronous standby. */
   candidate: z.string().min(1).optional(),
 });
-export type RolloutVars = z.output<typeof RolloutVars>;
+export type RolloutVars = z.output<typeof RolloutVarsSchema>;
 
 
 /** A day-2 step list typed by the `rollout` vars (one name: one place in the inventory). */
-export function rolloutSteps(description: string, tasks: (ctx: RoleContext<RolloutVars>) => Task[]): Role<typeof RolloutVars> {
-  return defineRole({ name: 'rollout', description, vars: RolloutVars, tasks });
+export function rolloutSteps(description: string, tasks: (ctx: RoleContext<RolloutVars>) => Task[]): Role<typeof RolloutVarsSchema> {
+  return defineRole({ name: 'rollout', description, vars: RolloutVarsSchema, tasks });
 }
 
 /** A rollout of one group: pre-checks (all hosts at once, any failure stops the run), then the roll (one host at a time). */
