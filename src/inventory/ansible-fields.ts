@@ -2,12 +2,14 @@
  * Ansible connection vars: which ones rigger honours (mapped to the host's connection in
  * merge.ts), and a refusal, naming file, host or group, and field, for every other ansible_*
  * var, so that none is dropped silently: a password, a become user other than root, extra ssh
- * arguments (a ProxyJump), another connection plugin would all change how (or whether) a host
- * is reached, and rigger would not do what the inventory says.
+ * arguments, another connection plugin would all change how (or whether) a host is reached, and
+ * rigger would not do what the inventory says. `ansible_ssh_common_args` is read when all it
+ * says is a ProxyJump.
  */
 import type { InventoryProblem } from './errors.ts';
 import type { Problems } from './errors.ts';
 import type { Vars } from './types.ts';
+import { JUMP_SPEC_HELP, jumpFromSshArgs, parseJump } from './jump.ts';
 
 /** Mapped to the connection (merge.ts ansibleConnection checks their values). */
 export const HONOURED = [
@@ -23,6 +25,7 @@ export const HONOURED = [
   'ansible_timeout',
   'ansible_ssh_timeout',
   'ansible_connection',
+  'ansible_ssh_common_args', // only `-o ProxyJump=[user@]host[:port]` (checked below)
 ];
 
 /** Not about reaching the host, and nothing rigger does depends on them: accepted, not used. */
@@ -45,7 +48,6 @@ const REFUSED: Record<string, string> = {
   ansible_sudo_password: SUDO_N,
   ansible_become_flags: 'rigger runs `sudo -n` without extra flags',
   ansible_become_exe: 'rigger runs `sudo` from the PATH',
-  ansible_ssh_common_args: NO_ARGS,
   ansible_ssh_extra_args: NO_ARGS,
   ansible_ssh_args: NO_ARGS,
   ansible_sftp_extra_args: NO_ARGS,
@@ -66,8 +68,14 @@ const ONLY: Record<string, { values: string[]; why: string }> = {
 /** Refuses (into `problems`) every ansible_* var of one layer that rigger would not honour. */
 export function checkAnsibleFields(vars: Vars, where: Omit<InventoryProblem, 'detail' | 'field'>, problems: Problems): void {
   for (const [key, value] of Object.entries(vars)) {
-    if (!key.startsWith('ansible_') || HONOURED.includes(key) || key in IGNORED) continue;
     const add = (detail: string) => problems.add({ ...where, field: key, detail });
+    if (key === 'ansible_ssh_common_args') {
+      const jump = typeof value === 'string' ? jumpFromSshArgs(value) : undefined;
+      if (jump === undefined) add(`not supported: ${NO_ARGS}, except a lone \`-o ProxyJump=[user@]host[:port]\``);
+      else if (parseJump(jump) === undefined) add(`ProxyJump ${JSON.stringify(jump)}: ${JUMP_SPEC_HELP}`);
+      continue;
+    }
+    if (!key.startsWith('ansible_') || HONOURED.includes(key) || key in IGNORED) continue;
     const only = ONLY[key];
     if (only) {
       const v = typeof value === 'string' ? value.trim() : value;
@@ -77,8 +85,8 @@ export function checkAnsibleFields(vars: Vars, where: Omit<InventoryProblem, 'de
     }
     const why = REFUSED[key];
     if (why) {
-      const proxy = /ssh_(common|extra)_args|ssh_args/.test(key) && typeof value === 'string' && /ProxyJump|ProxyCommand|-J\b/.test(value);
-      add(`not supported: ${why}${proxy ? '; a jump host (ProxyJump/ProxyCommand) is not supported yet: reach the hosts directly or through a VPN' : ''}`);
+      const proxy = /ssh_(extra_)?args/.test(key) && typeof value === 'string' && /ProxyJump|ProxyCommand|-J\b/.test(value);
+      add(`not supported: ${why}${proxy ? '; a jump host goes in ansible_ssh_common_args as `-o ProxyJump=[user@]host[:port]`' : ''}`);
       continue;
     }
     add(`not a connection var rigger honours (it reads ${HONOURED.join(', ')}; see README "Inventory"): remove it, or rename it if it is not Ansible's`);

@@ -23,6 +23,7 @@
 import { displayPath, Problems } from './errors.ts';
 import { resolvePath } from './paths.ts';
 import { keyFileProblem } from './key-file.ts';
+import { jumpFromSshArgs, parseJump } from './jump.ts';
 import { isAddress } from '../core/net.ts';
 import type { ConnectionOverrides, RawGroup, RawInventory, VarLayer, VarsFiles } from './raw.ts';
 import type { Connection, Group, Host, Inventory, Vars } from './types.ts';
@@ -239,6 +240,7 @@ function finishConnection(name: string, c: ConnectionOverrides, baseDir: string,
     insecureSkipHostKeyCheck: opts.insecureSkipHostKeyCheck ?? false,
     connectTimeoutMs: c.connectTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeoutMs,
     transport: c.transport ?? CONNECTION_DEFAULTS.transport,
+    ...(c.proxyJump !== undefined ? { proxyJump: c.proxyJump } : {}),
   };
 }
 
@@ -304,6 +306,14 @@ function ansibleConnection(
     const n = typeof timeout[1] === 'number' ? timeout[1] : typeof timeout[1] === 'string' ? Number(timeout[1].trim()) : NaN;
     if (Number.isFinite(n) && n > 0) out.connectTimeoutMs = Math.round(n * 1000);
     else bad(timeout[0], 'a number of seconds', timeout[1]);
+  }
+  const sshArgs = pick('ansible_ssh_common_args');
+  if (sshArgs) {
+    // ansible-fields.ts refused anything but a lone ProxyJump in it.
+    const jump = typeof sshArgs[1] === 'string' ? jumpFromSshArgs(sshArgs[1]) : undefined;
+    const parsed = jump === undefined ? undefined : parseJump(jump);
+    if (parsed) out.proxyJump = parsed;
+    else bad(sshArgs[0], `-o ProxyJump=[user@]host[:port]`, sshArgs[1]);
   }
   const conn = pick('ansible_connection');
   if (conn) {

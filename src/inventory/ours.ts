@@ -2,6 +2,7 @@
  * Our inventory form, from hosts.yml or from inventory.ts's `defineInventory({...})`:
  * validated with the strict schema, names and references checked, secrets resolved.
  */
+import { parseJump } from './jump.ts';
 import { Problems, type InventoryProblem } from './errors.ts';
 import { resolvePath } from './paths.ts';
 import { NAME_RE, type ConnectionOverrides, type RawGroup, type RawHost, type RawInventory, type VarLayer } from './raw.ts';
@@ -121,5 +122,6 @@ function connectionOf(c: Omit<HostEntry, 'vars'>, ctx: LoadContext): ConnectionO
   if (c.become !== undefined) out.become = c.become;
   if (c.connectTimeoutMs !== undefined) out.connectTimeoutMs = c.connectTimeoutMs;
   if (c.transport !== undefined) out.transport = c.transport;
+  if (c.proxyJump !== undefined) out.proxyJump = parseJump(c.proxyJump)!; // the schema checked it
   return out;
 }

@@ -3,6 +3,7 @@
  * merging: hosts and groups in inventory order, each with its layers of vars. merge.ts turns
  * it into the resolved Inventory.
  */
+import type { JumpHost } from './jump.ts';
 import type { Vars } from './types.ts';
 
 /** One source of vars: a file, or a group's inline vars inside a file. Secrets already resolved. */
@@ -23,6 +24,7 @@ export interface ConnectionOverrides {
   become?: boolean;
   connectTimeoutMs?: number;
   transport?: 'ssh' | 'local';
+  proxyJump?: JumpHost;
 }
 
 export interface RawHost {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { describeValue, type InventoryProblem } from './errors.ts';
 import { didYouMean } from './suggest.ts';
+import { JUMP_SPEC_HELP, parseJump } from './jump.ts';
 import { HostAddress } from '../core/net.ts';
 
 const VarsSchema = z.record(z.string(), z.unknown());
@@ -17,6 +18,8 @@ const connectionFields = {
   knownHosts: z.string().min(1),
   become: z.boolean(),
   connectTimeoutMs: z.number().int().positive(),
+  /** A jump host, `[user@]host[:port]` (OpenSSH's ProxyJump). */
+  proxyJump: z.string().refine((s) => parseJump(s) !== undefined, { message: JUMP_SPEC_HELP }),
 };
 
 export const ConnectionDefaultsSchema = z.strictObject(connectionFields).partial();

@@ -2,6 +2,8 @@
  * The resolved inventory: what every other layer sees. Loaders (our YAML, TypeScript,
  * Ansible INI/YAML) all produce this shape after validation and var merging.
  */
+import type { JumpHost } from './jump.ts';
+
 export type Vars = Record<string, unknown>;
 
 export interface Connection {
@@ -22,6 +24,8 @@ export interface Connection {
   connectTimeoutMs: number;
   /** 'ssh' for remote hosts, 'local' for the control machine itself. */
   transport: 'ssh' | 'local';
+  /** Reach the host through this jump host (OpenSSH's ProxyJump); its host key is checked too. */
+  proxyJump?: JumpHost;
 }
 
 export interface Host {

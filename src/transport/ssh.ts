@@ -13,6 +13,8 @@ import { NodeSSH } from 'node-ssh';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, Client, ClientChannel, KexAlgorithm, ServerHostKeyAlgorithm, VerifyCallback } from 'ssh2';
 import type { Host } from '../inventory/types.ts';
+import type { JumpHost } from '../inventory/jump.ts';
+import type { Duplex } from 'node:stream';
 import { TransportError, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types.ts';
 import { invocation, scriptHead, sudoRefusal, sudoRefusalMessage } from './command.ts';
 import { Slots } from './slots.ts';
@@ -68,8 +70,10 @@ export class SshTransport implements Transport {
   readonly #inflight = new Set<InFlight>();
   #connecting: Promise<void> | null = null;
   #client: Client | null = null;
-  /** Our TCP socket under the client: close() destroys it itself (see there). */
+  /** Our TCP socket under the client (to the jump host, with one): close() destroys it itself (see there). */
   #sock: Socket | null = null;
+  /** The jump host's connection, when the host is reached through one. */
+  #jump: Client | null = null;
   #lastError: Error | null = null;
   /** Set once the connection is gone (dropped or closed by us); every later exec fails with it. */
   #gone: TransportError | null = null;
@@ -98,35 +102,10 @@ export class SshTransport implements Transport {
     const auth = await this.#authMethods();
     const names = lookupNames(c.port, c.address, this.host);
     const entries = c.insecureSkipHostKeyCheck ? [] : await readKnownHosts(c.knownHosts);
-    const sock = await this.#socket();
+    const { sock, tcp } = c.proxyJump ? await this.#throughJump(c.proxyJump, auth, entries) : await this.#socket(c.address, c.port).then((t) => ({ sock: t, tcp: t }));
 
-    let hostKeyError: TransportError | null = null;
-    const hostVerifier = (key: Buffer, verify: VerifyCallback): void => {
-      if (c.insecureSkipHostKeyCheck) return verify(true);
-      const verdict = checkHostKey(entries, names, key);
-      const fp = fingerprint(key);
-      if (verdict.status === 'known') return verify(true);
-      if (verdict.status === 'mismatch') {
-        hostKeyError = new TransportError('host-key-mismatch', this.host, mismatchMessage(c.knownHosts, c.address, c.port, keyTypeOf(key), fp, verdict));
-        return verify(false);
-      }
-      if (!c.acceptNewHostKeys) {
-        hostKeyError = new TransportError(
-          'host-key-unknown',
-          this.host,
-          `unknown host key for ${c.address}:${c.port} (${keyTypeOf(key)} ${fp}), not in ${c.knownHosts}. ` +
-            `Check the fingerprint, then add it to ${c.knownHosts} (ssh-keyscan -p ${c.port} ${c.address}) or run with --accept-new-host-keys.`,
-        );
-        return verify(false);
-      }
-      appendKnownHost(c.knownHosts, knownHostsLines(names, key, usesHashedNames(entries))).then(
-        () => verify(true),
-        (e: unknown) => {
-          hostKeyError = new TransportError('host-key-unknown', this.host, `cannot record the new host key ${fp} in ${c.knownHosts}: ${String(e)}`);
-          verify(false);
-        },
-      );
-    };
+    const hostKey: { error: TransportError | null } = { error: null };
+    const hostVerifier = this.#verifier(entries, names, c.address, c.port, hostKey);
 
     const ssh = new NodeSSH();
     const ready = ssh.connect({
@@ -146,13 +125,91 @@ export class SshTransport implements Transport {
     try {
       await ready;
     } catch (e) {
-      sock.destroy();
-      throw hostKeyError ?? this.#classify(e, auth.tried);
+      tcp.destroy();
+      this.#jump?.end();
+      throw hostKey.error ?? this.#classify(e, auth.tried);
     }
     if (!ssh.connection || this.#gone) throw new TransportError('unreachable', this.host, `connection to ${c.address}:${c.port} closed right after login`);
     if (ssh.connection !== watched) this.#watch(ssh.connection, true);
     this.#client = ssh.connection;
-    this.#sock = sock;
+    this.#sock = tcp;
+  }
+
+  /** Checks a presented host key against known_hosts for `names` (the target's, or its jump host's). */
+  #verifier(entries: Awaited<ReturnType<typeof readKnownHosts>>, names: string[], address: string, port: number, out: { error: TransportError | null }, hop = '') {
+    const c = this.#target.connection;
+    return (key: Buffer, verify: VerifyCallback): void => {
+      if (c.insecureSkipHostKeyCheck) return verify(true);
+      const verdict = checkHostKey(entries, names, key);
+      const fp = fingerprint(key);
+      if (verdict.status === 'known') return verify(true);
+      if (verdict.status === 'mismatch') {
+        out.error = new TransportError('host-key-mismatch', this.host, hop + mismatchMessage(c.knownHosts, address, port, keyTypeOf(key), fp, verdict));
+        return verify(false);
+      }
+      if (!c.acceptNewHostKeys) {
+        out.error = new TransportError(
+          'host-key-unknown',
+          this.host,
+          `${hop}unknown host key for ${address}:${port} (${keyTypeOf(key)} ${fp}), not in ${c.knownHosts}. ` +
+            `Check the fingerprint, then add it to ${c.knownHosts} (ssh-keyscan -p ${port} ${address}) or run with --accept-new-host-keys.`,
+        );
+        return verify(false);
+      }
+      appendKnownHost(c.knownHosts, knownHostsLines(names, key, usesHashedNames(entries))).then(
+        () => verify(true),
+        (e: unknown) => {
+          out.error = new TransportError('host-key-unknown', this.host, `${hop}cannot record the new host key ${fp} in ${c.knownHosts}: ${String(e)}`);
+          verify(false);
+        },
+      );
+    };
+  }
+
+  /**
+   * ProxyJump: an SSH connection to the jump host (its host key checked against the same
+   * known_hosts, the same key or agent logging in, as the jump's user or the target's), then
+   * a TCP forward from it to the target, over which the target's SSH connection runs.
+   */
+  async #throughJump(jump: JumpHost, auth: { methods: AnyAuthMethod[]; tried: string }, entries: Awaited<ReturnType<typeof readKnownHosts>>): Promise<{ sock: Duplex; tcp: Socket }> {
+    const c = this.#target.connection;
+    const hop = `jump host ${jump.address}:${jump.port}: `;
+    const user = jump.user ?? c.user;
+    const tcp = await this.#socket(jump.address, jump.port, hop);
+    const hostKey: { error: TransportError | null } = { error: null };
+    const client = new ssh2.Client();
+    this.#jump = client;
+    client.on('error', () => {}); // reported through the connect promise below, or as the target's loss
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', () => resolve());
+        client.once('error', reject);
+        client.connect({
+          sock: tcp,
+          username: user,
+          authHandler: auth.methods.map((m) => ({ ...m, username: user })) as AnyAuthMethod[],
+          hostVerifier: this.#verifier(entries, lookupNames(jump.port, jump.address), jump.address, jump.port, hostKey, hop),
+          algorithms: { kex: KEX, serverHostKey: preferKnownTypes(knownKeyTypes(entries, lookupNames(jump.port, jump.address))) },
+          readyTimeout: c.connectTimeoutMs,
+          keepaliveInterval: this.#opts.keepaliveMs ?? 15_000,
+          keepaliveCountMax: 3,
+        });
+      });
+    } catch (e) {
+      tcp.destroy();
+      if (hostKey.error) throw hostKey.error;
+      const t = this.#classify(e, auth.tried, jump.address, jump.port, user);
+      throw new TransportError(t.kind, this.host, hop + t.message.replace(new RegExp(`^${this.host}: `), ''));
+    }
+    try {
+      const sock = await new Promise<Duplex>((resolve, reject) =>
+        client.forwardOut('127.0.0.1', 0, c.address, c.port, (err, ch) => (err ? reject(err) : resolve(ch))),
+      );
+      return { sock, tcp };
+    } catch (e) {
+      tcp.destroy();
+      throw new TransportError('unreachable', this.host, `${hop}cannot reach ${c.address}:${c.port} from it: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   #watch(client: Client, alreadyReady = false): void {
@@ -174,13 +231,13 @@ export class SshTransport implements Transport {
   }
 
   /** TCP connect with our own deadline and TCP_NODELAY set before the first byte. */
-  #socket(): Promise<Socket> {
-    const { address, port, connectTimeoutMs } = this.#target.connection;
+  #socket(address: string, port: number, hop = ''): Promise<Socket> {
+    const { connectTimeoutMs } = this.#target.connection;
     return new Promise((resolve, reject) => {
       const sock = netConnect({ host: address, port });
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(new TransportError('unreachable', this.host, `no answer from ${address}:${port} within ${connectTimeoutMs} ms`));
+        reject(new TransportError('unreachable', this.host, `${hop}no answer from ${address}:${port} within ${connectTimeoutMs} ms`));
       }, connectTimeoutMs);
       sock.once('connect', () => {
         clearTimeout(timer);
@@ -189,7 +246,7 @@ export class SshTransport implements Transport {
       });
       sock.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new TransportError('unreachable', this.host, `cannot reach ${address}:${port}: ${e.code ?? e.message}`));
+        reject(new TransportError('unreachable', this.host, `${hop}cannot reach ${address}:${port}: ${e.code ?? e.message}`));
       });
     });
   }
@@ -234,9 +291,10 @@ export class SshTransport implements Transport {
     return { methods, tried: tried.join(', ') };
   }
 
-  #classify(e: unknown, tried: string): TransportError {
+  #classify(e: unknown, tried: string, ...hop: [address: string, port: number, user: string] | []): TransportError {
     if (e instanceof TransportError) return e;
-    const { user, address, port, connectTimeoutMs } = this.#target.connection;
+    const { connectTimeoutMs } = this.#target.connection;
+    const [address, port, user] = hop.length ? hop : [this.#target.connection.address, this.#target.connection.port, this.#target.connection.user];
     const err = e instanceof Error ? e : new Error(String(e));
     const level = (err as Error & { level?: string }).level;
     if (level === 'client-authentication' || level === 'agent') {
@@ -366,6 +424,7 @@ export class SshTransport implements Transport {
     if (!client || this.#gone) {
       this.#gone ??= new TransportError('closed', this.host, 'connection closed');
       this.#sock?.destroy();
+      this.#jump?.end();
       return;
     }
     await new Promise<void>((resolve) => {
@@ -382,6 +441,7 @@ export class SshTransport implements Transport {
       });
       client.end();
     });
+    this.#jump?.end();
     this.#gone ??= new TransportError('closed', this.host, 'connection closed');
   }
 }

@@ -19,7 +19,9 @@ describe('unhonoured Ansible connection vars', () => {
     ['ansible_become_password=x', 'ansible_become_password', 'sudo -n'],
     ['ansible_become_user=postgres', 'ansible_become_user', '"postgres" is not supported: rigger becomes root only'],
     ['ansible_become_method=su', 'ansible_become_method', '"su" is not supported'],
-    ["ansible_ssh_common_args='-o ProxyJump=admin@bastion:2222'", 'ansible_ssh_common_args', 'jump host (ProxyJump/ProxyCommand) is not supported'],
+    ["ansible_ssh_common_args='-o StrictHostKeyChecking=no'", 'ansible_ssh_common_args', 'except a lone `-o ProxyJump=[user@]host[:port]`'],
+    ["ansible_ssh_common_args='-o ProxyJump=a@b:99999'", 'ansible_ssh_common_args', 'ProxyJump "a@b:99999": expected [user@]host[:port]'],
+    ["ansible_ssh_extra_args='-J bastion'", 'ansible_ssh_extra_args', 'a jump host goes in ansible_ssh_common_args'],
     ['ansible_ssh_extra_args=-C', 'ansible_ssh_extra_args', 'ssh arguments'],
     ['ansible_host_key_checking=False', 'ansible_host_key_checking', 'known_hosts'],
     ['ansible_connection=docker', 'ansible_connection', 'ssh or local'],
@@ -43,12 +45,29 @@ describe('unhonoured Ansible connection vars', () => {
     expect(ey.message).not.toContain('hunter2');
     const files = tmpInventory({
       hosts: '[db]\npg1\n',
-      'group_vars/db.yml': 'ansible_ssh_common_args: "-o ProxyJump=bastion"\n',
+      'group_vars/db.yml': 'ansible_ssh_common_args: "-C -o ProxyJump=bastion"\n',
       'host_vars/pg1.yml': 'ansible_become_pass: x\n',
     });
     const ef = await errorOf(() => loadInventory(files, { env }));
     expect(ef.message).toContain(`${join(files, 'group_vars', 'db.yml')}: group db: ansible_ssh_common_args: not supported`);
     expect(ef.message).toContain(`${join(files, 'host_vars', 'pg1.yml')}: host pg1: ansible_become_pass: not supported`);
+  });
+
+  it('ansible_ssh_common_args holding only a ProxyJump maps to the connection (-o ProxyJump=, -J)', async () => {
+    const dir = tmpInventory({
+      hosts: "[db]\npg1 ansible_ssh_common_args='-o ProxyJump=admin@bastion:2222'\npg2 ansible_ssh_common_args='-J bastion'\n",
+    });
+    const inv = await loadInventory(dir, { env });
+    expect(inv.hosts.get('pg1')!.connection.proxyJump).toEqual({ user: 'admin', address: 'bastion', port: 2222 });
+    expect(inv.hosts.get('pg2')!.connection.proxyJump).toEqual({ address: 'bastion', port: 22 });
+  });
+
+  it('a proxyJump in our form is parsed, and a malformed one refused naming file, host and field', async () => {
+    const ok = tmpInventory({ 'hosts.yml': 'connection: { proxyJump: "ops@jump.example:2200" }\nhosts:\n  pg1: {}\n' });
+    expect((await loadInventory(ok, { env })).hosts.get('pg1')!.connection.proxyJump).toEqual({ user: 'ops', address: 'jump.example', port: 2200 });
+    const bad = tmpInventory({ 'hosts.yml': 'hosts:\n  pg1: { proxyJump: "a b" }\n' });
+    const e = await errorOf(() => loadInventory(bad, { env }));
+    expect(e.message).toBe(`${join(bad, 'hosts.yml')}: host pg1: proxyJump: expected [user@]host[:port] (one jump host)`);
   });
 
   it('honoured vars, become_user root, become_method sudo and python_interpreter load', async () => {

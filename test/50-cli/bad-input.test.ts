@@ -170,10 +170,17 @@ export const CASES: Case[] = [
   { name: 'ansible_become_user other than root', files: hostLine(`${H1} ansible_become=true ansible_become_user=postgres`), args: run(), says: ['host h1', 'ansible_become_user', 'root only'] },
   { name: 'ansible_connection docker', files: hostLine(`${H1} ansible_connection=docker`), args: run(), says: ['host h1', 'ansible_connection', 'ssh or local'] },
   {
-    name: 'ansible_ssh_common_args ProxyJump (group_vars)',
-    files: { 'inv/group_vars/all.yml': 'ansible_ssh_common_args: "-o ProxyJump=admin@bastion:2222"\n' },
+    name: 'ansible_ssh_common_args other than a ProxyJump (group_vars)',
+    files: { 'inv/group_vars/all.yml': 'ansible_ssh_common_args: "-o ProxyCommand=nc %h %p"\n' },
     args: run(),
-    says: ['group_vars/all.yml', 'ansible_ssh_common_args', 'ProxyJump'],
+    says: ['group_vars/all.yml', 'ansible_ssh_common_args', 'except a lone `-o ProxyJump'],
+  },
+  { name: 'malformed ProxyJump', files: hostLine(`${H1} ansible_ssh_common_args='-o ProxyJump=me@:22'`), args: run(), says: ['host h1', 'ansible_ssh_common_args', 'ProxyJump "me@:22"'] },
+  {
+    name: 'malformed proxyJump (ours)',
+    files: { 'inv/hosts': null, 'inv/hosts.yml': 'hosts:\n  h1: { address: 127.0.0.1, proxyJump: "x:y:z" }\ngroups:\n  app: { hosts: [h1] }\n' },
+    args: run(),
+    says: ['inv/hosts.yml: host h1: proxyJump: expected [user@]host[:port]'],
   },
   { name: 'unhonoured field for inventory too', files: hostLine(`${H1} ansible_ssh_extra_args=-C`), args: ['inventory', '-i', '{dir}/inv'], says: ['host h1', 'ansible_ssh_extra_args'] },
   // unreachable (exit 4), for contrast: the run goes as far as connecting
