@@ -56,6 +56,7 @@ function renderHost(h: Host): string[] {
 function describeConnection(c: Connection): string {
   if (c.transport === 'local') return 'local';
   const parts = [`ssh ${c.user}@${c.address}:${c.port}`];
+  if (c.proxyJump) parts.push(`via ${c.proxyJump.user ? `${c.proxyJump.user}@` : ''}${c.proxyJump.address}:${c.proxyJump.port}`);
   if (c.become) parts.push('become');
   if (c.privateKey) parts.push(`key ${c.privateKey}`);
   parts.push(`known_hosts ${c.knownHosts}`);
