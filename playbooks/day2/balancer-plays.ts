@@ -12,7 +12,7 @@ import haproxy from '../../roles/haproxy/index.ts';
 import keepalived from '../../roles/keepalived/index.ts';
 import { holdsVip } from '../../roles/keepalived/live.ts';
 import type { Inventory } from '../../src/inventory/types.ts';
-import { stateKey, stepsFor, varsOf, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
+import { clearUndo, recordUndo, stateKey, stepsFor, varsOf, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
 import { applyUpgrade, BALANCER_STACK, planUpgrade, requireRoom } from './lib/packages.ts';
 import { describeWork, rememberWork, rollStep, staleProcessScript, type MemberWork } from './lib/work.ts';
 import { rolloutSteps, type RolloutPlays, type RolloutVars } from './lib/vars.ts';
@@ -84,6 +84,7 @@ const roll = rollStep('rollout: this balancer (virtual IP handed over, upgrade, 
   const hadVip = (await holders(ctx, ctx.inventory, [me])).length === 1;
   try {
     if (hadVip) {
+      await recordUndo(ctx, { id: 'keepalived:stopped', what: `keepalived stopped on ${me} (virtual IP handed over for its upgrade)`, undo: 'systemctl start keepalived.service' });
       await ctx.run('systemctl stop keepalived.service');
       await waitUntil('another balancer to take the virtual IP', 30_000, async () => {
         const h = await holders(ctx, ctx.inventory, group);
@@ -107,6 +108,7 @@ const roll = rollStep('rollout: this balancer (virtual IP handed over, upgrade, 
   } finally {
     // Whatever failed above, this balancer is a candidate for the address again.
     if ((await ctx.exec('systemctl is-active --quiet keepalived.service')).code !== 0) await ctx.run('systemctl start keepalived.service');
+    if (hadVip) await clearUndo(ctx, 'keepalived:stopped');
   }
   return done.join(', ');
 });

@@ -9,7 +9,7 @@ import { definePlay, type Play } from '../../src/engine/play.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState, describeCluster, isRunning, type Member } from '../../roles/patroni/live.ts';
 import { layoutFor, type ClusterLayout } from './lib/context.ts';
-import { stateKey, stepsFor, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
+import { clearUndo, recordUndo, stateKey, stepsFor, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
 import { clusterHealth, requireHealthy, type Health } from './lib/members.ts';
 import { writeThrough } from './lib/pg.ts';
 import { pickCandidate, switchover } from './lib/switchover.ts';
@@ -73,6 +73,7 @@ const drill = onLeader('failover drill: kill the leader, a replica takes over, t
   const t0 = Date.now();
   // The whole unit's cgroup: Patroni and every PostgreSQL process, like a crash; then stopped,
   // or systemd restarts it (Restart=on-failure) and it takes its still-valid leader key back.
+  await recordUndo(ctx, { id: 'patroni:drill-stopped', what: `${leader.name}: Patroni killed and stopped by a failover drill`, undo: `systemctl start -- ${unit}` });
   await ctx.run(`systemctl kill --signal=SIGKILL -- ${unit}; systemctl stop -- ${unit}`);
   let elected = 0;
   let writable = 0;
@@ -103,6 +104,7 @@ const drill = onLeader('failover drill: kill the leader, a replica takes over, t
   } finally {
     // Whatever happened, the old leader's Patroni runs again.
     await ctx.run(`systemctl start -- ${unit}`);
+    await clearUndo(ctx, 'patroni:drill-stopped');
   }
   await waitUntil(
     `${leader.name} to rejoin as a replica`,

@@ -10,6 +10,7 @@ import type { Facts } from '../facts/types.ts';
 import type { ExecOptions, ExecResult, Transport } from '../transport/types.ts';
 import { FACTS_SCRIPT, parseFacts } from '../facts/gather.ts';
 import { PENDING_PROBE, parsePending } from './pending.ts';
+import { UNDO_PROBE, parseUndoRecords, type UndoRecord } from './undo.ts';
 
 export interface HostHandle {
   host: Host;
@@ -19,22 +20,33 @@ export interface HostHandle {
   pending: Set<string>;
   /** Serialises writes of the pending file across plays running at once on this host. */
   pendingWrites: Promise<void>;
+  /** Temporary changes interrupted runs left on this host (undo.ts), found at connect. */
+  leftovers: UndoRecord[];
+  /** Set once the run dealt with the leftovers (healed or reported). */
+  healed?: Promise<void>;
   exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
 }
 
-/** First round trip on a new connection: facts plus the handlers owed from earlier runs. */
-export type Gather = (exec: HostHandle['exec'], host: Host) => Promise<{ facts: Facts; pending: string[] }>;
+/** First round trip on a new connection: facts, the handlers owed and the changes left by earlier runs. */
+export type Gather = (exec: HostHandle['exec'], host: Host) => Promise<{ facts: Facts; pending: string[]; leftovers?: UndoRecord[] }>;
 
 export const gatherOverSsh: Gather = async (exec, host) => {
   const marker = '@@RG:PENDING@@';
-  const r = await exec(`(\n${FACTS_SCRIPT}\n)\nprintf '\\n${marker}\\n'\n${PENDING_PROBE}`);
+  const undoMarker = '@@RG:UNDO@@';
+  const r = await exec(`(\n${FACTS_SCRIPT}\n)\nprintf '\\n${marker}\\n'\n${PENDING_PROBE}\nprintf '\\n${undoMarker}\\n'\n${UNDO_PROBE}`);
   const cut = r.stdout.lastIndexOf(`\n${marker}\n`);
-  if (cut < 0) throw new Error(`${host.name}: fact gathering failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
-  return { facts: parseFacts(r.stdout.slice(0, cut)), pending: parsePending(r.stdout.slice(cut + marker.length + 2)) };
+  const undoCut = r.stdout.lastIndexOf(`\n${undoMarker}\n`);
+  if (cut < 0 || undoCut < cut) throw new Error(`${host.name}: fact gathering failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
+  return {
+    facts: parseFacts(r.stdout.slice(0, cut)),
+    pending: parsePending(r.stdout.slice(cut + marker.length + 2, undoCut)),
+    leftovers: parseUndoRecords(r.stdout.slice(undoCut + undoMarker.length + 2)),
+  };
 };
 
 export class HostPool {
   readonly #handles = new Map<string, Promise<HostHandle>>();
+  readonly #opened = new Map<string, Promise<Transport>>();
   readonly #transports = new Map<string, Transport>();
   readonly #limit: LimitFunction;
 
@@ -55,13 +67,26 @@ export class HostPool {
     return h;
   }
 
+  /**
+   * The host's connection, connected, without facts: for the run lock, taken before anything
+   * is read. Its exec is not bound by `forks` (a heartbeat must not wait behind long tasks).
+   */
+  connected(host: Host): Promise<Transport> {
+    let t = this.#opened.get(host.name);
+    if (!t) {
+      const transport = this.open(host);
+      this.#transports.set(host.name, transport);
+      t = this.#limit(() => transport.connect()).then(() => transport);
+      this.#opened.set(host.name, t);
+    }
+    return t;
+  }
+
   async #connect(host: Host): Promise<HostHandle> {
-    const transport = this.open(host);
-    this.#transports.set(host.name, transport);
+    const transport = await this.connected(host);
     const exec = (script: string, opts?: ExecOptions) => this.#limit(() => transport.exec(script, opts));
-    await this.#limit(() => transport.connect());
-    const { facts, pending } = await this.gather(exec, host);
-    return { host, transport, facts, pending: new Set(pending), pendingWrites: Promise.resolve(), exec };
+    const { facts, pending, leftovers } = await this.gather(exec, host);
+    return { host, transport, facts, pending: new Set(pending), pendingWrites: Promise.resolve(), leftovers: leftovers ?? [], exec };
   }
 
   transports(): Transport[] {

@@ -13,6 +13,8 @@ import type { Role, RoleContext } from './role.ts';
 import { TaskError, type Delegate, type TaskContext } from './types.ts';
 import { createTaskContext } from './context.ts';
 import { RunState } from './run-state.ts';
+import { needsRunLock, takeRunLock, type RunLock, type RunLockOptions } from './run-lock.ts';
+import { healLeftovers } from './undo.ts';
 import { BarrierGroup } from './barrier.ts';
 import { HandlerTable, type HandlerDef } from './handlers.ts';
 import { runEntries, runHandlers, type HostPlayEnv, type TaskEntry } from './host-runner.ts';
@@ -40,6 +42,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** How the first round trip gets facts and owed handlers (tests and the benchmark fake it). */
   gather?: Gather;
+  /** The cluster-wide run lock (run-lock.ts): on unless false (engine tests over a fake transport). */
+  lock?: RunLockOptions | false;
 }
 
 export interface PlannedPlay {
@@ -144,9 +148,12 @@ class Runner {
         this.#emit({ type: 'warn', host, message: w.message });
       }
     }
+    let lock: RunLock | undefined;
     try {
+      lock = await this.#takeLock();
       for (const step of this.pb.steps) await this.#step(step);
     } finally {
+      await lock?.release();
       await this.#pool.closeAll();
     }
     const hosts = Object.fromEntries(this.#recap);
@@ -160,8 +167,25 @@ class Runner {
     return recap;
   }
 
+  /** The run lock before the first task, unless --check or a read-only playbook; a refusal stops the run. */
+  async #takeLock(): Promise<RunLock | undefined> {
+    if (this.opts.lock === false || !needsRunLock(this.pb, this.opts.check)) return undefined;
+    const warn = (host: string, message: string) => {
+      this.#recap.get(host)?.warnings.push(message);
+      this.#emit({ type: 'warn', host, message });
+    };
+    const { lock, refused } = await takeRunLock(this.pb, this.inv, this.opts.lock ?? {}, (h) => this.#pool.connected(h), {
+      warn,
+      lost: (reason) => this.#abort(reason),
+      inRun: (host) => this.#recap.has(host),
+    });
+    if (refused) this.#abort(refused);
+    return lock;
+  }
+
   #interrupted(): boolean {
-    if (this.opts.signal?.aborted) this.#abort('interrupted (SIGINT): no further play or batch was started');
+    const why = this.opts.signal?.reason;
+    if (this.opts.signal?.aborted) this.#abort(typeof why === 'string' ? why : 'interrupted (SIGINT): no further play or batch was started');
     return this.#aborted !== undefined;
   }
 
@@ -243,9 +267,35 @@ class Runner {
     }
   }
 
+  /**
+   * What interrupted runs left on a host (undo.ts), put back once per run before this run does
+   * anything there, or only reported under --check or by a read-only playbook.
+   */
+  #heal(h: HostHandle): Promise<void> {
+    h.healed ??= (async () => {
+      if (h.leftovers.length === 0) return;
+      const report = !!this.opts.check || !!(this.pb as { readOnly?: boolean }).readOnly;
+      const name = h.host.name;
+      for (const o of await healLeftovers(h, h.leftovers, report)) {
+        const when = `run ${o.record.run} at ${o.record.at}`;
+        const m = redact(
+          o.done
+            ? `put back what an interrupted run left: ${o.record.what} (${when})`
+            : o.error !== undefined
+              ? `could not put back what an interrupted run left: ${o.record.what} (${when}): ${o.error}`
+              : `an interrupted run left: ${o.record.what} (${when}); the next run that changes things puts it back`,
+        );
+        this.#recap.get(name)?.warnings.push(m);
+        this.#emit({ type: 'warn', host: name, message: m });
+      }
+    })();
+    return h.healed;
+  }
+
   /** One host through one play (inside its batch). False when the host failed. */
   async #hostPlay(play: Play, plan: PlannedPlay, h: HostHandle, barrier: BarrierGroup): Promise<boolean> {
     const name = h.host.name;
+    await this.#heal(h);
     const base = (): TaskContext =>
       createTaskContext({
         host: h.host,
@@ -348,6 +398,7 @@ class Runner {
     } catch (e) {
       throw new TaskError(`cannot reach ${name}: ${peerError(name, e)}`);
     }
+    await this.#heal(h);
     return {
       host: h.host,
       facts: h.facts,

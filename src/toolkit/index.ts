@@ -11,3 +11,4 @@ export { hostsOf, hostNamesOf, varsOf, varsOnly, type GroupNeed, type VarsSource
 export { stepsFor, type StepDefinition } from './step.ts';
 export { RunState, stateKey, stateKeys, type StateKey, type Deferred } from '../engine/run-state.ts';
 export { TaskError } from '../core/errors.ts';
+export { recordUndo, clearUndo, temporarily, UNDO_DIR } from '../engine/undo.ts';

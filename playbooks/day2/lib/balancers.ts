@@ -6,7 +6,7 @@
 import { TaskError, type Delegate, type TaskContext } from '../../../src/engine/types.ts';
 import { shQuote } from '../../../src/transport/types.ts';
 import { runtimeScript, serverStates, setServerState, type AdminState, type ServerState } from '../../../roles/haproxy/live.ts';
-import { waitUntil } from '../../../src/toolkit/index.ts';
+import { clearUndo, recordUndo, waitUntil } from '../../../src/toolkit/index.ts';
 import type { Balancer } from './context.ts';
 
 type Reach = Pick<TaskContext, 'delegate'>;
@@ -15,9 +15,19 @@ async function onEach<T>(ctx: Reach, balancers: Balancer[], fn: (lb: Balancer, d
   return Promise.all(balancers.map(async (lb) => fn(lb, await ctx.delegate(lb.name))));
 }
 
-/** Sets the member's admin state in the read pool (or the write route) on every balancer. */
+/**
+ * Sets the member's admin state in the read pool (or the write route) on every balancer. Any
+ * state but ready is temporary: recorded on the balancer first (the next run puts the member
+ * back if this one dies), the record cleared when the member is ready again.
+ */
 export async function setRouteState(ctx: Reach, balancers: Balancer[], member: string, state: AdminState, route: 'read' | 'write' = 'read'): Promise<void> {
-  await onEach(ctx, balancers, (lb, d) => setServerState(d, route === 'read' ? lb.replicaBackend : lb.primaryBackend, member, state, lb.adminSocket));
+  await onEach(ctx, balancers, async (lb, d) => {
+    const backend = route === 'read' ? lb.replicaBackend : lb.primaryBackend;
+    const id = `haproxy:${backend}:${member}`;
+    if (state !== 'ready') await recordUndo(d, { id, what: `${member} in ${state.toUpperCase()} in ${backend} on ${lb.name}`, undo: runtimeScript(`set server ${backend}/${member} state ready`, lb.adminSocket) });
+    await setServerState(d, backend, member, state, lb.adminSocket);
+    if (state === 'ready') await clearUndo(d, id);
+  });
 }
 
 /** Per balancer: the member's rows in its two backends. */

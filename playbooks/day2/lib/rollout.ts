@@ -9,7 +9,7 @@
 import { parseDocument, YAMLMap } from 'yaml';
 import { TaskError, type TaskContext } from '../../../src/engine/types.ts';
 import { shQuote } from '../../../src/transport/types.ts';
-import { waitUntil } from '../../../src/toolkit/index.ts';
+import { temporarily, UNDO_DIR, waitUntil } from '../../../src/toolkit/index.ts';
 import { clusterState, describeCluster, isRunning, restartMember, apiBaseOf, selfState, type Member } from '../../../roles/patroni/live.ts';
 import { STANDBY_LIMITS } from '../../../roles/patroni/rules.ts';
 import type { PatroniVars } from '../../../roles/patroni/vars.ts';
@@ -70,8 +70,15 @@ async function asyncDuring<T>(ctx: Ctx, layout: ClusterLayout, me: string, fn: (
   }
   const original = await ctx.run(`cat ${shQuote(v.configFile)}`);
   const write = (text: string) => ctx.run(`umask 077; cat > ${shQuote(`${v.configFile}.rigger-tmp`)} && chown postgres:postgres ${shQuote(`${v.configFile}.rigger-tmp`)} && mv ${shQuote(`${v.configFile}.rigger-tmp`)} ${shQuote(v.configFile)}`, { stdin: text });
-  await write(withNosync(original, true));
-  try {
+  // The file as it was, kept on the host (it holds the passwords: never sent anywhere) for
+  // the next run to put back if this one dies while the tag is set.
+  const saved = shQuote(`${UNDO_DIR}/patroni-nosync.yml`);
+  const conf = shQuote(v.configFile);
+  const unit = shQuote(`${v.serviceName}.service`);
+  await ctx.run(`umask 077; mkdir -p ${UNDO_DIR} && cp -p ${conf} ${saved}`);
+  const undo = `if [ -f ${saved} ]; then cp -p ${saved} ${conf} && { ! systemctl is-active --quiet ${unit} || systemctl reload ${unit}; }; fi && rm -f ${saved}`;
+  const what = `${me}: tags.nosync set in ${v.configFile} (its synchronous standby role handed over while it restarts)`;
+  return temporarily(ctx, { id: 'patroni:nosync', what, undo }, async () => void (await write(withNosync(original, true))), async () => {
     await reloadPatroni(ctx, v);
     await waitUntil(
       `another member to become the synchronous standby instead of ${me}`,
@@ -84,11 +91,12 @@ async function asyncDuring<T>(ctx: Ctx, layout: ClusterLayout, me: string, fn: (
       { intervalMs: 500 },
     );
     ctx.log(`${me} is asynchronous while it restarts`);
-    return await fn();
-  } finally {
+    return fn();
+  }, async () => {
     await write(original);
     await reloadPatroni(ctx, v);
-  }
+    await ctx.run(`rm -f ${saved}`);
+  });
 }
 
 async function restartHere(ctx: Ctx, layout: ClusterLayout, me: Member, kind: Exclude<RestartKind, null>): Promise<void> {
