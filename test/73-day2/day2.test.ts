@@ -5,6 +5,7 @@
  * a partitioned replica stopping a rollout at its gate while the cluster keeps serving, and a
  * new member enrolled without restarting anything else. Prints the figures.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +27,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
   let lab: LabHandle;
   let tmp: string;
   const figures: string[] = [];
-  const run = (playbook: string, extra: string[] = [], onStart?: (events: string) => void): Promise<Run> => rigger(playbook, lab.inventoryDir, tmp, extra, onStart);
+  const run = (playbook: string, extra: string[] = [], onStart?: (events: string, child: ChildProcess) => void): Promise<Run> => rigger(playbook, lab.inventoryDir, tmp, extra, onStart);
 
   /** Through nsenter: works on a partitioned host too. */
   async function inside(host: string, cmd: string): Promise<string> {
@@ -329,6 +330,80 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
         `${report.reads.ok} reads, ${report.reads.failed} failed; member states seen: ${[...new Set([...seen].map((x) => x.split(' ').slice(1).join(' ')))].sort().join(', ')}`,
     );
   }, 900_000);
+
+  /** Starts `playbook`, SIGKILLs it the moment `caught()` holds (polled), and waits for it to exit. */
+  async function killWhen(playbook: string, caught: () => Promise<string | null>, timeoutMs: number): Promise<{ what: string; run: Run }> {
+    let what = '';
+    let child: ChildProcess | undefined;
+    const running = run(playbook, ['-e', 'rollout.refreshPackageLists=false'], (_e, c) => (child = c)).catch((e: unknown) => ({ killed: String(e) }));
+    const end = Date.now() + timeoutMs;
+    while (!what && Date.now() < end) {
+      what = (await caught().catch(() => null)) ?? '';
+      if (!what) await sleep(100);
+    }
+    child?.kill('SIGKILL');
+    const r = await running;
+    if (!what) throw new Error(`${playbook}: never saw the moment to kill it`);
+    return { what, run: r as Run };
+  }
+
+  /** The member drained in the read pool on lb1, or null. */
+  async function drainedOnLb1(): Promise<string | null> {
+    for (const h of DB) if ((await adminState('lb1', 'postgres_replicas', h)) === 'drain') return h;
+    return null;
+  }
+
+  const undoFiles = (h: string) => inside(h, 'ls /var/lib/rigger/undo 2>/dev/null || true');
+
+  it('a rollout killed with SIGKILL: the drain and the nosync tag it left are named by status.ts and put back by the next run', async () => {
+    const leader = leaderOf(await settled('a healthy cluster', 120_000));
+    const apiPassword = readFileSync(join(lab.secretsDir, 'patroni-api'), 'utf8').trim();
+    // Work for a rollout: a raised setting every member must restart for.
+    const patch = await lab.ssh(leader, 'curl -sS -K -', {
+      input: ['url = "http://127.0.0.1:8008/config"', 'request = "PATCH"', `user = ${curlConfigString(`patroni:${apiPassword}`)}`, 'header = "Content-Type: application/json"',
+        `data = ${curlConfigString(JSON.stringify({ postgresql: { parameters: { max_connections: 220 } } }))}`, 'write-out = "%{http_code}"', ''].join('\n'),
+      timeoutMs: 30_000,
+    });
+    expect(patch.stdout.trim().slice(-3)).toBe('200');
+    await eventually('every member to report pending_restart', () => cluster(leader), (c) => c.members.every((m) => m.pendingRestart), 60_000);
+
+    // 1. Killed while the first replica is drained.
+    const k1 = await killWhen('playbooks/upgrade.ts', drainedOnLb1, 300_000);
+    const drained = k1.what;
+    for (const lb of BALANCERS) expect(await adminState(lb, 'postgres_replicas', drained), `${lb} keeps ${drained} drained after the kill`).toBe('drain');
+    expect(await undoFiles('lb1')).toContain(`postgres_replicas_${drained}`);
+    const status = await run('playbooks/status.ts');
+    expect(status.recap.hosts['lb1']?.warnings.join('\n')).toMatch(new RegExp(`an interrupted run left: ${drained} in DRAIN in postgres_replicas on lb1`));
+    expect(await adminState('lb1', 'postgres_replicas', drained), 'status.ts only reports').toBe('drain');
+    await settled('a healthy cluster after the first kill', 180_000);
+
+    // 2. Killed while a member is asynchronous for its restart (tags.nosync set).
+    const nosync = async () => {
+      for (const h of DB) if ((await lab.exec(h, "grep -q '^ *nosync: true' /etc/patroni/patroni.yml")).code === 0) return h;
+      return null;
+    };
+    const k2 = await killWhen('playbooks/upgrade.ts', nosync, 600_000);
+    expect(await nosync(), 'the kill left the tag').toBe(k2.what);
+    expect(await undoFiles(k2.what)).toContain('patroni_nosync');
+    await settled('a healthy cluster after the second kill', 180_000, DB, () => true).catch(() => undefined);
+
+    // 3. The next run puts both back before it does anything else, and finishes the rollout.
+    const heal = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false']);
+    expect(heal.recap.ok, failures(heal)).toBe(true);
+    const warned = Object.values(heal.recap.hosts).flatMap((h) => h.warnings).join('\n');
+    expect(warned).toMatch(new RegExp(`put back what an interrupted run left: ${k2.what}: tags.nosync set`));
+    for (const lb of BALANCERS) for (const h of DB) expect(await adminState(lb, 'postgres_replicas', h), `${lb} ${h}`).toBe('ready');
+    expect(await nosync()).toBeNull();
+    for (const h of [...DB, ...BALANCERS]) expect(await undoFiles(h), h).toBe('');
+    const c = await settled('a healthy cluster with a synchronous standby', 180_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+    expect(c.members.some((m) => m.role === 'sync_standby')).toBe(true);
+    for (const h of DB) expect(await maxConnections(h), h).toBe('220');
+    // The inventory's value back.
+    const site = await run('playbooks/site.ts');
+    expect(site.recap.ok, failures(site)).toBe(true);
+    await settled('a healthy cluster', 180_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+    figures.push(`killed rollouts: drained ${drained} and nosync on ${k2.what} left by SIGKILL, named by status.ts, put back by the next upgrade.ts (${secs(heal.wallMs)})`);
+  }, 1_500_000);
 
   it('upgrade.ts rolls etcd (leader last, quorum kept) and the balancers (VIP holder last) when their binaries were replaced; no write lost', async () => {
     // As after an upgrade whose services were not restarted: the running processes' binaries

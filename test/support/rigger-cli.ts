@@ -3,7 +3,7 @@
  * JSON recap parsed, every task event read back, and the wall time. Plus `eventually`, the
  * retry loop the lab tests wait with.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { HostRecap, RunRecap } from '../../src/engine/events.ts';
@@ -53,7 +53,7 @@ export function readEvents(file: string): Array<{ type: string } & Record<string
  * Starts `rigger run`; `onStart` gets the events file to watch while it runs. Resolves when
  * the CLI exits, with its recap and events.
  */
-export async function rigger(playbook: string, inventory: string, tmp: string, extra: string[] = [], onStart?: (eventsFile: string) => void): Promise<Run> {
+export async function rigger(playbook: string, inventory: string, tmp: string, extra: string[] = [], onStart?: (eventsFile: string, child: ChildProcess) => void): Promise<Run> {
   const eventsFile = join(tmp, `events-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.jsonl`);
   const args = ['bin/rigger.js', 'run', playbook, '-i', inventory, '--json', '--events', eventsFile, ...extra];
   const t0 = Date.now();
@@ -62,7 +62,7 @@ export async function rigger(playbook: string, inventory: string, tmp: string, e
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
     child.stdin?.end();
-    onStart?.(eventsFile);
+    onStart?.(eventsFile, child);
   });
   const wallMs = Date.now() - t0;
   let recap: Recap;
