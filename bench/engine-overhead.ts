@@ -26,6 +26,7 @@ export async function engineOverhead(hostCount = 500, opCount = 50): Promise<{ m
   const recap = await runPlaybook(pb, inv, {
     openTransport: (h) => new FakeTransport(h.name, states.get(h.name)!),
     gather: fakeGather,
+    lock: false, // the fake transport speaks no shell
     reporter: quiet,
     forks: 50,
   });

@@ -44,8 +44,9 @@ const routes: RunTask = {
   },
 };
 
+// readOnly: runs without the run lock, alongside a run that holds it (an upgrade in progress).
 export default definePlaybook(
-  'status',
+  { name: 'status', readOnly: true },
   parallel(
     definePlay({ name: 'cluster', hosts: 'postgres', tasks: () => [members] }),
     definePlay({ name: 'routing', hosts: 'balancers', tasks: () => [routes] }),

@@ -57,6 +57,11 @@ export interface Playbook {
   kind: 'playbook';
   name: string;
   steps: Step[];
+  /**
+   * The playbook changes nothing on any host (status reports): it runs without the run lock,
+   * alongside a run that holds it. Its tasks must be read-only; nothing checks that.
+   */
+  readOnly?: boolean;
 }
 
 export function definePlay(play: Omit<Play, 'kind'>): Play {
@@ -72,6 +77,8 @@ export function sequence(...steps: Step[]): Step {
   return { kind: 'sequence', steps };
 }
 
-export function definePlaybook(name: string, ...steps: Step[]): Playbook {
-  return { kind: 'playbook', name, steps };
+/** `definePlaybook('site', ...steps)`, or `definePlaybook({ name: 'status', readOnly: true }, ...steps)`. */
+export function definePlaybook(name: string | { name: string; readOnly?: boolean }, ...steps: Step[]): Playbook {
+  if (typeof name === 'string') return { kind: 'playbook', name, steps };
+  return { kind: 'playbook', name: name.name, steps, ...(name.readOnly ? { readOnly: true } : {}) };
 }

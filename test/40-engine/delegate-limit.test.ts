@@ -55,7 +55,7 @@ function options(hosts: Record<string, FakeHostState>, over: Partial<RunOptions>
     };
     return t;
   };
-  return { reporter, opened, connects, opts: { openTransport, gather: fakeGather, reporter, ...over } as RunOptions };
+  return { reporter, opened, connects, opts: { openTransport, gather: fakeGather, lock: false, reporter, ...over } as RunOptions };
 }
 
 function runTask(name: string, run: (ctx: TaskContext) => Promise<{ changed: false; message?: string } | { changed: true; summary: string }>): Task {

@@ -29,7 +29,7 @@ function options(hosts: Record<string, FakeHostState>, over: Partial<RunOptions>
   const reporter = new Collect();
   return {
     reporter,
-    opts: { openTransport: (h: { name: string }) => new FakeTransport(h.name, hosts[h.name]!), gather: fakeGather, reporter, ...over } as RunOptions,
+    opts: { openTransport: (h: { name: string }) => new FakeTransport(h.name, hosts[h.name]!), gather: fakeGather, lock: false, reporter, ...over } as RunOptions,
   };
 }
 

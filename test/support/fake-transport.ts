@@ -10,6 +10,7 @@ import type { Facts } from '../../src/facts/types.ts';
 import { placeholderFacts } from '../../src/facts/placeholder.ts';
 import type { Gather } from '../../src/engine/host-pool.ts';
 import { PENDING_FILE, parsePending } from '../../src/engine/pending.ts';
+import { RUN_LOCK_MARK } from '../../src/engine/run-lock.ts';
 import { defineFakeOp } from './fake-ops.ts';
 
 export interface FakeHostState {
@@ -20,6 +21,9 @@ export interface FakeHostState {
   unreachable?: boolean;
   /** `set` of these keys fails (exit 1). */
   failOn?: Set<string>;
+  /** The run lock's record (run-lock.ts), emulated; `lockAgeS` is how old its heartbeat is. */
+  lock?: string;
+  lockAgeS?: number;
 }
 
 export function fakeHostState(init: Record<string, string> = {}): FakeHostState {
@@ -60,6 +64,7 @@ export class FakeTransport implements Transport {
       }
       return ok(out);
     }
+    if (script.startsWith(RUN_LOCK_MARK)) return this.#lock(script, opts);
     if (script.startsWith(`cat ${PENDING_FILE}`)) return ok(this.state.files.get(PENDING_FILE) ?? '');
     if (script.startsWith('rm -f ' + PENDING_FILE)) {
       this.state.files.delete(PENDING_FILE);
@@ -78,6 +83,36 @@ export class FakeTransport implements Transport {
       return ok();
     }
     return { code: 127, stdout: '', stderr: `fake: unknown command: ${script.slice(0, 80)}` };
+  }
+
+  /** The run lock's three scripts, told apart by what they do; the same answers as the real ones. */
+  #lock(script: string, opts?: ExecOptions): ExecResult {
+    const s = this.state;
+    const me = /ME='([^']*)'/.exec(script)?.[1] ?? /run_id=([^']*)'/.exec(script)?.[1] ?? '';
+    const mine = s.lock !== undefined && s.lock.split('\n').includes(`run_id=${me}`);
+    const prefixed = (p: string) => (s.lock ?? '').split('\n').filter(Boolean).map((l) => `${p}${l}\n`).join('');
+    const ok = (stdout: string, code = 0): ExecResult => ({ code, stdout, stderr: '' });
+    if (script.includes('STALE=')) {
+      if (mine) return ok('result=mine\n');
+      let took = '';
+      if (s.lock !== undefined) {
+        const stale = Number(/STALE=(\d+)/.exec(script)![1]);
+        const held = `age=${s.lockAgeS ?? 0}\n${prefixed('prev.')}`;
+        if ((s.lockAgeS ?? 0) < stale && !script.includes('BREAK=1')) return ok(`${held}result=held\n`, 3);
+        took = `${held}took=1\n`;
+      }
+      s.lock = String(opts?.stdin ?? '');
+      s.lockAgeS = 0;
+      return ok(`${took}result=taken\n`);
+    }
+    if (script.includes('rm -f "$L"')) {
+      if (s.lock === undefined) return ok('gone\n');
+      if (!mine) return ok(`other\n${prefixed('now.')}`);
+      delete s.lock;
+      return ok('released\n');
+    }
+    if (mine) return ok('ok\n');
+    return ok(`lost\n${prefixed('now.')}`);
   }
 }
 
