@@ -24,7 +24,15 @@ const APT_OPTS = '-q -o DPkg::Lock::Timeout=120';
 const LISTS_MAX_AGE_MIN = 60;
 /** apt's failures read with the last 15 lines (its errors come after long progress output). */
 const APT_FAILURE: OpFailure = { style: 'tail', lines: 15 };
-const INSTALL_TIMEOUT_MS = 30 * 60_000;
+/**
+ * No deadline on apt itself: a deadline runs the script under `timeout -s KILL` on the host, and
+ * dpkg killed mid-unpack leaves packages half-configured. Its waits are bounded inside: the
+ * dpkg lock (DPkg::Lock::Timeout) and the mirror (Acquire timeouts, apt's defaults).
+ */
+
+/** Prints `@@dpkg-interrupted` when an earlier dpkg run was cut short (what `dpkg --configure -a` finishes). */
+const INTERRUPTED_PROBE = `if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || [ -n "$(dpkg --audit 2>/dev/null)" ]; then echo '@@dpkg-interrupted'; fi`;
+const FINISH_DPKG: OpCommand = { script: 'DEBIAN_FRONTEND=noninteractive dpkg --configure -a --force-confdef --force-confold', what: 'dpkg --configure -a', failure: APT_FAILURE };
 
 /** Prints `stale=yes|no`: no fresh package lists (update stamps older than an hour, or none at all). */
 const STALE_PROBE = [
@@ -84,6 +92,7 @@ export function packages(o: PackagesOptions): OpTask {
 
   const probe = [
     `command -v dpkg-query >/dev/null 2>&1 || { echo '@@no-dpkg'; exit 0; }`,
+    INTERRUPTED_PROBE,
     `dpkg-query -W -f='\${Package}\\t\${Status}\\t\${Version}\\n' ${names.map((n) => shQuote(baseName(n))).join(' ')}`,
     ...(latest ? [STALE_PROBE, `echo '@@policy'`, `LC_ALL=C apt-cache policy ${quoted}`] : []),
     'true',
@@ -99,18 +108,22 @@ export function packages(o: PackagesOptions): OpTask {
         throw new TaskError(`packages: only apt (Debian/Ubuntu) is supported; ${ctx.host.name} uses ${pm === 'apt' ? 'apt without dpkg-query' : pm}`);
       }
       const [dpkgOut, policyOut = ''] = p.stdout.split('@@policy\n');
+      // An interrupted dpkg is finished first, whatever else this step does, and reported.
+      const finish = /^@@dpkg-interrupted$/m.test(dpkgOut ?? '') ? { commands: [FINISH_DPKG], note: 'finish an interrupted dpkg run (dpkg --configure -a)' } : null;
+      const withFinish = (plan: { change: false } | { change: true; summary: string; commands: OpCommand[] }): OpPlan =>
+        !finish ? plan : plan.change ? { ...plan, summary: `${finish.note}; ${plan.summary}`, commands: [...finish.commands, ...plan.commands] } : { change: true, summary: finish.note, commands: finish.commands };
       const dpkg = parseDpkg(dpkgOut ?? '');
       const isInstalled = (n: string) => dpkg.get(baseName(n))?.installed ?? false;
       const versionOf = (n: string) => dpkg.get(baseName(n))?.version ?? '';
 
       if (spec.state === 'absent') {
         const remove = names.filter(isInstalled);
-        if (remove.length === 0) return { change: false };
-        return {
+        if (remove.length === 0) return withFinish({ change: false });
+        return withFinish({
           change: true,
           summary: `remove ${remove.join(', ')}`,
           commands: [{ script: removeScript(remove), what: `apt-get remove ${remove.join(' ')}`, failure: APT_FAILURE }],
-        };
+        });
       }
 
       let candidates = parsePolicy(policyOut);
@@ -144,12 +157,12 @@ export function packages(o: PackagesOptions): OpTask {
           }
         }
       }
-      if (install.length === 0) return { change: false };
-      return {
+      if (install.length === 0) return withFinish({ change: false });
+      return withFinish({
         change: true,
         summary: `install ${notes.join(', ')}`,
         commands: [installCommand(install, pinned, spec.updateCache)],
-      };
+      });
     },
   };
 }
@@ -179,5 +192,5 @@ export function installScript(install: string[], pinned: boolean, updateCache: b
 }
 
 function installCommand(install: string[], pinned: boolean, updateCache: boolean): OpCommand {
-  return { script: installScript(install, pinned, updateCache), timeoutMs: INSTALL_TIMEOUT_MS, what: `apt-get install ${install.join(' ')}`, failure: APT_FAILURE };
+  return { script: installScript(install, pinned, updateCache), what: `apt-get install ${install.join(' ')}`, failure: APT_FAILURE };
 }
