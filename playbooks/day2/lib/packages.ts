@@ -118,7 +118,10 @@ export async function requireRoom(remote: Remote, plan: UpgradePlan, paths: stri
 
 /** Installs the planned upgrade (non-interactive; keeps local config files). */
 export async function applyUpgrade(remote: Remote, args: string): Promise<void> {
-  const r = await remote.exec(`${APT_ENV} apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${args}`, { timeoutMs: 900_000 });
+  // No deadline: dpkg killed mid-unpack leaves half-configured packages on a drained member.
+  // An earlier run's interrupted dpkg is finished first.
+  const finish = `if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || [ -n "$(dpkg --audit 2>/dev/null)" ]; then ${APT_ENV} dpkg --configure -a --force-confdef --force-confold >&2 || exit 1; fi`;
+  const r = await remote.exec(`${finish}\n${APT_ENV} apt-get -y -q -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${args}`);
   if (r.code !== 0) throw new TaskError(`apt-get ${args} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`);
 }
 
