@@ -28,6 +28,8 @@ Options:
       --skip-tags a,b         skip tasks with these tags
   -f, --forks N               remote commands in flight at once (default 25)
       --force-handlers        run notified handlers even when a later task failed
+      --break-lock            take the cluster's run lock even when another run holds it and it is not
+                              stale (only when you know that run is gone; it is named in a warning)
       --json                  print one JSON recap object on stdout (progress goes to stderr)
       --events FILE           write every event as a JSON line to FILE
       --list-hosts            print the hosts of each play and exit (no connection)
@@ -37,7 +39,12 @@ Options:
   -vv                         also print every probe and command run on a host (secrets masked); -vvv: the same
   -h, --help                  this help
 ${HOST_KEY_HELP}
-Exit status: 0 ok, 1 bad input (nothing connected), 2 a host failed, 4 a host was unreachable.
+Run lock: a run that may change things (not --check, not a read-only playbook) holds a lock on every
+host of its plays; another run finding it stops (exit 2) naming the holder. A lock without heartbeat for
+RIGGER_LOCK_STALE_SECONDS (default 60) is stale and taken over with a warning.
+
+Exit status: 0 ok, 1 bad input (nothing connected), 2 a host failed (or the run lock is held by
+another run), 4 a host was unreachable; 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM.
 `;
 
 const FACTS_USAGE = `Usage: rigger facts -i INVENTORY [-l PATTERN] [--json]
@@ -99,6 +106,8 @@ export interface RunArgs extends CommonOptions {
   skipTags: string[];
   forks: number;
   forceHandlers: boolean;
+  /** Take the run lock even from a run that is not stale. */
+  breakLock: boolean;
   events?: string;
   listHosts: boolean;
   listTasks: boolean;
@@ -136,6 +145,7 @@ const RUN: Options = {
   'skip-tags': { type: 'string' },
   forks: { type: 'string', short: 'f' },
   'force-handlers': { type: 'boolean', default: false },
+  'break-lock': { type: 'boolean', default: false },
   events: { type: 'string' },
   'list-hosts': { type: 'boolean', default: false },
   'list-tasks': { type: 'boolean', default: false },
@@ -221,6 +231,7 @@ export function parseCli(argv: string[]): CliArgs {
     skipTags: list(str('skip-tags')),
     forks,
     forceHandlers: bool('force-handlers'),
+    breakLock: bool('break-lock'),
     listHosts: bool('list-hosts'),
     listTasks: bool('list-tasks'),
     listTags: bool('list-tags'),

@@ -1,7 +1,7 @@
 /**
  * The rigger command: parse, load input (nothing connects until it is all valid), pick a
  * reporter, run, print the recap, and exit like ansible-playbook (0 ok, 1 bad input,
- * 2 a host failed, 4 unreachable).
+ * 2 a host failed or the run lock is held, 4 unreachable; 128 + N when stopped by signal N).
  */
 import { loadInventory } from '../inventory/load.ts';
 import { renderInventory } from '../inventory/show.ts';
@@ -12,7 +12,9 @@ import { openTransport } from '../transport/open.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import { loadPlaybook } from './load-playbook.ts';
 import { planPlaybook, runPlaybook } from '../engine/run.ts';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_STALE_MS, needsRunLock, RUN_LOCK_DIR, type RunLockOptions } from '../engine/run-lock.ts';
 import { closeSync, openSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { redact } from '../core/secret.ts';
 import { InputError } from '../core/errors.ts';
 import type { Inventory } from '../inventory/types.ts';
@@ -111,6 +113,9 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
     return 0;
   }
   checkTags(args, tags);
+  const lock = runLockOptions(args, process.env);
+  if (args.breakLock && needsRunLock(pb, args.check))
+    process.stderr.write('\n!!! --break-lock: taking the run lock even from a run that still heartbeats; any lock taken is named in a warning !!!\n\n');
   const reporters: Reporter[] = [];
   const out = args.json ? process.stderr : process.stdout;
   // -vv prints lines of its own: plain lines then, not the terminal's progress rows.
@@ -120,14 +125,23 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
   else reporters.push(new PlainReporter({ out, diff: args.diff, verbose }));
   if (args.events) reporters.push(new EventsFileReporter(args.events));
   const reporter = new MultiReporter(reporters);
-  // First Ctrl-C: finish what runs now (a rollout stops between batches), then recap.
-  // A second one falls through to Node's default and kills the process.
+  // First SIGINT, SIGTERM or SIGHUP: finish what runs now (a rollout stops between batches),
+  // release the run lock, recap, exit 128 + N. A second signal kills the process at once
+  // (the lock stays and goes stale).
   const interrupt = new AbortController();
-  const stop = () => {
-    process.stderr.write('\ninterrupt: finishing the running tasks, starting nothing new (press again to force)\n');
-    interrupt.abort();
+  let caught: NodeJS.Signals | undefined;
+  const stop = (sig: NodeJS.Signals) => {
+    if (caught) {
+      process.stderr.write(`\n${sig} again: stopping now; the run lock stays on the hosts until it goes stale\n`);
+      for (const s of STOP_SIGNALS) process.removeAllListeners(s);
+      process.kill(process.pid, sig);
+      return;
+    }
+    caught = sig;
+    process.stderr.write(`\n${sig}: finishing the running tasks, starting nothing new, then releasing the run lock (signal again to force)\n`);
+    interrupt.abort(`interrupted (${sig}): no further play or batch was started`);
   };
-  process.once('SIGINT', stop);
+  for (const sig of STOP_SIGNALS) process.on(sig, stop);
   try {
     const recap = await runPlaybook(pb, inv, {
       check: args.check,
@@ -136,6 +150,7 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
       skipTags: args.skipTags,
       forks: args.forks,
       forceHandlers: args.forceHandlers,
+      lock,
       openTransport: args.verbose >= 2 ? tracing(openTransport, out) : openTransport,
       reporter,
       signal: interrupt.signal,
@@ -148,10 +163,36 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
       );
       process.stdout.write(redact(JSON.stringify({ ok: recap.ok, durationMs: recap.durationMs, hosts, ...(recap.aborted ? { aborted: recap.aborted } : {}) })) + '\n');
     }
-    return exitCode(recap);
+    return caught ? 128 + osConstants.signals[caught] : exitCode(recap);
   } finally {
-    process.off('SIGINT', stop);
+    for (const sig of STOP_SIGNALS) process.off(sig, stop);
   }
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * The run lock's settings: --break-lock, and from the environment RIGGER_LOCK_STALE_SECONDS
+ * (how long without heartbeat makes a lock stale; default 60) and RIGGER_LOCK_DIR (where the
+ * lock lives on each host; default /var/lib/rigger; the tests use their own). The heartbeat
+ * comes every 5 s, or a quarter of the stale bound when that is shorter.
+ */
+export function runLockOptions(args: Pick<RunArgs, 'breakLock'>, env: NodeJS.ProcessEnv): RunLockOptions {
+  const text = env.RIGGER_LOCK_STALE_SECONDS;
+  let staleMs = DEFAULT_STALE_MS;
+  if (text !== undefined && text !== '') {
+    const n = Number(text);
+    if (!/^\s*\d+(\.\d+)?\s*$/.test(text) || !(n > 0)) throw new InputError([`RIGGER_LOCK_STALE_SECONDS=${JSON.stringify(text)}: expected a number of seconds > 0`]);
+    staleMs = n * 1000;
+  }
+  const dir = env.RIGGER_LOCK_DIR;
+  if (dir !== undefined && dir !== '' && !dir.startsWith('/')) throw new InputError([`RIGGER_LOCK_DIR=${JSON.stringify(dir)}: expected an absolute path on the hosts`]);
+  return {
+    staleMs,
+    heartbeatMs: Math.max(250, Math.min(DEFAULT_HEARTBEAT_MS, staleMs / 4)),
+    breakLock: args.breakLock,
+    dir: dir || RUN_LOCK_DIR,
+  };
 }
 
 async function facts(args: CommonOptions, inv: Awaited<ReturnType<typeof loadInventory>>): Promise<number> {
