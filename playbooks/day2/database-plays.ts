@@ -11,7 +11,8 @@ import { clusterState } from '../../roles/patroni/live.ts';
 import { dataDirOf } from '../../roles/patroni/render.ts';
 import { layoutFor } from './lib/context.ts';
 import { stateKey, stepsFor, varsOf, varsOnly } from '../../src/toolkit/index.ts';
-import { clusterHealth, requireHealthy, rolloutOrder, type Health } from './lib/members.ts';
+import { clusterHealth, leftoverProblems, requireHealthy, rolloutOrder, type Health } from './lib/members.ts';
+import { routesNotReady } from './lib/balancers.ts';
 import { ETCD_STACK, planUpgrade, requireRoom, stackPackages } from './lib/packages.ts';
 import { oldestTransactionSeconds } from './lib/pg.ts';
 import { restartNeeded, rollMember } from './lib/rollout.ts';
@@ -25,6 +26,8 @@ const step = stepsFor<RolloutVars>();
 const LEADER_FIRST = stateKey<string[]>('rollout:db:leader-first');
 /** The cluster's health before the rollout, asked once for every member. */
 const HEALTH = stateKey<Promise<Health>>('rollout:db:health');
+/** Temporary states nobody recorded (a hand-made drain, a nosync tag), asked once. */
+const LEFTOVERS = stateKey<Promise<string[]>>('rollout:db:leftovers');
 
 /** The database play's share of `packages`: its own stack, or the list without what the etcd play owns. */
 function dbPackages(r: RolloutVars): RolloutVars {
@@ -43,6 +46,8 @@ const precheck = step({
     const names = layout.members.map((h) => h.name);
     const health = await ctx.shared.once(HEALTH, () => clusterHealth(ctx, ctx.host.name, names, v, r.maxLagBytes));
     requireHealthy(health, 'refusing to start: the cluster is not healthy');
+    const left = await ctx.shared.once(LEFTOVERS, async () => [...leftoverProblems(health.cluster, v), ...(await routesNotReady(ctx, layout.balancers, names))]);
+    if (left.length) throw new TaskError(`refusing to start: ${left.join('; ')}`);
 
     const tx = await oldestTransactionSeconds(ctx, v.postgresql.port);
     if (tx.seconds > r.maxTransactionSeconds)

@@ -10,7 +10,8 @@ import patroni from '../../roles/patroni/index.ts';
 import { clusterState, describeCluster, isRunning, type Member } from '../../roles/patroni/live.ts';
 import { layoutFor, type ClusterLayout } from './lib/context.ts';
 import { clearUndo, recordUndo, stateKey, stepsFor, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
-import { clusterHealth, requireHealthy, type Health } from './lib/members.ts';
+import { clusterHealth, leftoverProblems, requireHealthy, type Health } from './lib/members.ts';
+import { routesNotReady } from './lib/balancers.ts';
 import { writeThrough } from './lib/pg.ts';
 import { pickCandidate, switchover } from './lib/switchover.ts';
 import { rolloutSteps, type RolloutVars } from './lib/vars.ts';
@@ -20,6 +21,8 @@ const step = stepsFor<RolloutVars>();
 
 /** The cluster's health before the step, asked once for every member. */
 const HEALTH = stateKey<Promise<Health>>('planned:health');
+/** Temporary states nobody recorded (a hand-made drain, a nosync tag), asked once. */
+const LEFTOVERS = stateKey<Promise<string[]>>('planned:leftovers');
 
 /** Runs `fn` on the live leader only; the others report who did it. */
 function onLeader(name: string, fn: (ctx: Ctx, layout: ClusterLayout, leader: Member, members: Member[]) => Promise<string>): RunTask {
@@ -32,6 +35,8 @@ function onLeader(name: string, fn: (ctx: Ctx, layout: ClusterLayout, leader: Me
       // Learned once, before anyone acts: a member checking while the leader hands over would see it mid-way.
       const health = await ctx.shared.once(HEALTH, () => clusterHealth(ctx, ctx.host.name, names, layout.patroni, ctx.vars.maxLagBytes));
       requireHealthy(health, 'refusing: the cluster is not healthy');
+      const left = await ctx.shared.once(LEFTOVERS, async () => [...leftoverProblems(health.cluster, layout.patroni), ...(await routesNotReady(ctx, layout.balancers, names))]);
+      if (left.length) throw new TaskError(`refusing: ${left.join('; ')}`);
       if (health.leader.name !== ctx.host.name) return { changed: false, message: `the leader (${health.leader.name}) does it` };
       const summary = await fn(ctx, layout, health.leader, health.cluster.members);
       return ctx.check ? { changed: true, summary: `would ${summary}` } : { changed: true, summary };

@@ -7,7 +7,35 @@ import { TaskError } from '../../src/engine/types.ts';
 import { file, packages, service } from '../../src/ops/index.ts';
 import { haproxyConfig, renderHaproxyCfg } from './render.ts';
 import { HaproxyVarsSchema } from './vars.ts';
-import { hostsOf } from '../../src/toolkit/index.ts';
+import { hostsOf, stepsFor } from '../../src/toolkit/index.ts';
+import { serverStates, setServerState } from './live.ts';
+import type { HaproxyVars } from './vars.ts';
+
+const step = stepsFor<HaproxyVars>();
+
+/**
+ * The pools as the config says: every server READY at the admin level (health decides the
+ * rest). A drain or MAINT left by hand, or by a run that died before its undo, is put back
+ * and reported as a change. Runs under the cluster's run lock, so never under a live rollout.
+ */
+const serversReady = step({
+  name: 'haproxy: every server ready (no drain or maint left behind)',
+  inCheckMode: 'run',
+  async run(ctx) {
+    const v = ctx.vars;
+    let states;
+    try {
+      states = await serverStates(ctx, v.adminSocket);
+    } catch (e) {
+      if (ctx.check) return { changed: false, message: 'HAProxy not running yet' };
+      throw e;
+    }
+    const off = states.filter((s) => (s.backend === v.primaryName || s.backend === v.replicaName) && s.admin !== 'ready');
+    if (off.length === 0) return { changed: false };
+    if (!ctx.check) for (const s of off) await setServerState(ctx, s.backend, s.server, 'ready', v.adminSocket);
+    return { changed: true, summary: `set ready: ${off.map((s) => `${s.server} in ${s.backend} (was ${s.admin.toUpperCase()})`).join(', ')}` };
+  },
+});
 
 export const haproxy = defineRole({
   name: 'haproxy',
@@ -29,6 +57,7 @@ export const haproxy = defineRole({
         notify: ['reload haproxy'],
       }),
       service({ name: v.service, enabled: true, state: 'started' }),
+      serversReady,
     ];
   },
   handlers: {

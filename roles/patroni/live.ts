@@ -103,7 +103,7 @@ const RawMember = z.looseObject({
   pending_restart: z.boolean().optional(),
   tags: z.record(z.string(), z.unknown()).optional(),
 });
-const RawCluster = z.looseObject({ members: z.array(RawMember) });
+const RawCluster = z.looseObject({ members: z.array(RawMember), pause: z.boolean().optional() });
 
 export interface Member {
   name: string;
@@ -118,10 +118,14 @@ export interface Member {
   /** Replication lag in bytes (0 for the leader); null when Patroni reports it unknown. */
   lagBytes: number | null;
   pendingRestart: boolean;
+  /** tags.nosync: never chosen as the synchronous standby. */
+  nosync: boolean;
 }
 
 export interface ClusterState {
   members: Member[];
+  /** Maintenance mode (`patronictl pause`): Patroni neither fails over nor restarts anything. */
+  paused?: boolean;
 }
 
 /** Parses GET /cluster; a role this code does not know is an error (never guessed). */
@@ -141,9 +145,10 @@ export function parseCluster(doc: unknown): ClusterState {
       timeline: m.timeline ?? null,
       lagBytes: role.data === 'leader' ? 0 : typeof m.lag === 'number' ? m.lag : null,
       pendingRestart: m.pending_restart ?? false,
+      nosync: m.tags?.['nosync'] === true,
     };
   });
-  return { members };
+  return { members, ...(parsed.data.pause ? { paused: true } : {}) };
 }
 
 /** The cluster as the member on this host sees it (GET /cluster is a safe endpoint: no auth). */

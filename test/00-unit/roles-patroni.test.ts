@@ -239,7 +239,7 @@ describe('DCS settings through PATCH /config', () => {
 
   it('restarts the leader first only after lowering a hot-standby limit', () => {
     const m = (name: string, role: 'leader' | 'sync_standby' | 'replica') =>
-      ({ name, role, state: 'running', host: '', port: 5432, apiUrl: '', timeline: 1, lagBytes: 0, pendingRestart: true }) as const;
+      ({ name, role, state: 'running', host: '', port: 5432, apiUrl: '', timeline: 1, lagBytes: 0, pendingRestart: true, nosync: false }) as const;
     const members = [m('pg1', 'leader'), m('pg2', 'sync_standby'), m('pg3', 'replica')];
     expect(restartOrder(members).map((x) => x.name)).toEqual(['pg3', 'pg2', 'pg1']);
     expect(restartOrder(members, true).map((x) => x.name)).toEqual(['pg1', 'pg3', 'pg2']);

@@ -30,6 +30,19 @@ export async function setRouteState(ctx: Reach, balancers: Balancer[], member: s
   });
 }
 
+/**
+ * Database members that no balancer should hold out of a pool before a rollout starts (drained
+ * or in MAINT by hand, or by a run older than undo records), each with the command that fixes it.
+ */
+export async function routesNotReady(ctx: Reach, balancers: Balancer[], members: string[]): Promise<string[]> {
+  const all = await onEach(ctx, balancers, async (lb, d) => ({ lb, rows: await serverStates(d, lb.adminSocket) }));
+  return all.flatMap(({ lb, rows }) =>
+    rows
+      .filter((r) => members.includes(r.server) && (r.backend === lb.replicaBackend || r.backend === lb.primaryBackend) && r.admin !== 'ready')
+      .map((r) => `${r.server} is ${r.admin.toUpperCase()} in ${r.backend} on ${lb.name} (set it back: echo 'set server ${r.backend}/${r.server} state ready' | socat stdio ${lb.adminSocket}; or run site.ts)`),
+  );
+}
+
 /** Per balancer: the member's rows in its two backends. */
 async function rowsOf(ctx: Reach, balancers: Balancer[], member: string): Promise<Array<{ lb: Balancer; rows: ServerState[] }>> {
   return onEach(ctx, balancers, async (lb, d) => ({ lb, rows: (await serverStates(d, lb.adminSocket)).filter((s) => s.server === member) }));

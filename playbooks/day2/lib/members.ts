@@ -82,6 +82,8 @@ export async function clusterHealth(ctx: Reach, via: string, expected: string[],
   const [pick] = [...named].find(([name, l]) => name === l) ?? [...named][0]!;
   const cluster = views.get(pick)!;
   const leader = leaderOf(cluster);
+  // Set by a DBA (or left by a run that died): a rollout or switchover must not go around it.
+  if (cluster.paused) problems.push(`the cluster is paused (maintenance mode, set with patronictl pause): resume it first (patronictl -c ${v.configFile} resume)`);
   for (const name of expected) {
     const m = cluster.members.find((x) => x.name === name);
     if (!m) problems.push(`${name} is not a member of cluster ${v.scope}`);
@@ -96,6 +98,18 @@ export async function clusterHealth(ctx: Reach, via: string, expected: string[],
     }
   }
   return { cluster, leader, links, problems };
+}
+
+/**
+ * Before a rollout or switchover starts: temporary states nobody recorded (someone's hand, or a
+ * run older than undo records) that it must not go around. A rollout's own nosync is recorded
+ * and put back before the pre-checks run, so any tag seen here is not the inventory's.
+ */
+export function leftoverProblems(c: ClusterState, v: PatroniVars): string[] {
+  if (v.tags.nosync) return [];
+  return c.members
+    .filter((m) => m.nosync)
+    .map((m) => `${m.name} has tags.nosync set, which the inventory does not: run site.ts (it writes ${v.configFile} back), or remove the tag and reload Patroni`);
 }
 
 /** Throws a TaskError listing every problem, with the cluster as Patroni reports it. */
