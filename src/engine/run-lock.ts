@@ -18,6 +18,9 @@ import type { Playbook, Step, Play } from './play.ts';
 export const RUN_LOCK_DIR = '/var/lib/rigger';
 export const DEFAULT_STALE_MS = 60_000;
 export const DEFAULT_HEARTBEAT_MS = 5_000;
+/** Bounds on the lock's own commands: a host that stops answering must not hold the run. */
+const ACQUIRE_TIMEOUT_MS = 60_000; // the guard waits up to 30 s for another run's takeover or release
+const RELEASE_TIMEOUT_MS = 45_000;
 
 /** What a lock file says about the run holding it. */
 export interface LockHolder {
@@ -179,7 +182,8 @@ export class RunLock {
   readonly #breakLock: boolean;
   #held: LockTarget[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #beat: Promise<void> = Promise.resolve();
+  /** Heartbeats in flight, per host: a host that hangs never delays the others' heartbeats. */
+  readonly #beats = new Map<string, Promise<void>>();
   #lost = false;
 
   constructor(
@@ -222,7 +226,7 @@ export class RunLock {
     for (const t of [...targets].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       let r: ExecResult;
       try {
-        r = await t.exec(script, { stdin: record });
+        r = await t.exec(script, { stdin: record, timeoutMs: ACQUIRE_TIMEOUT_MS });
       } catch (e) {
         await this.release();
         return `run lock: cannot take the lock on ${t.name}: ${e instanceof Error ? e.message : String(e)}; nothing was changed`;
@@ -258,47 +262,45 @@ export class RunLock {
       }
       this.#held.push(t);
     }
-    this.#timer = setInterval(() => {
-      this.#beat = this.#beat.then(() => this.#heartbeat());
-    }, this.#heartbeatMs);
+    this.#timer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
     this.#timer.unref();
     return undefined;
   }
 
-  async #heartbeat(): Promise<void> {
+  #heartbeat(): void {
     if (this.#lost) return;
     const script = heartbeatScript(this.#dir, this.holder.runId);
-    await Promise.all(
-      this.#held.map(async (t) => {
-        let r: ExecResult;
-        try {
-          r = await t.exec(script);
-        } catch {
-          return; // the connection is gone: the run reports the host unreachable
-        }
-        if (r.stdout.startsWith('lost') && !this.#lost) {
-          this.#lost = true;
-          const now = parseRecord(r.stdout, 'now.');
-          this.events.lost(
-            `run lock: our lock on ${t.name} was taken by ${now.runId ? describeHolder(now) : 'another run (or removed)'}: no further play or batch was started`,
-          );
-        }
-      }),
-    );
+    for (const t of this.#held) {
+      if (this.#beats.has(t.name)) continue; // the last one has not come back yet
+      const beat = t
+        .exec(script, { timeoutMs: Math.max(10_000, 2 * this.#heartbeatMs) })
+        .then((r) => {
+          if (r.stdout.startsWith('lost') && !this.#lost && this.#timer) {
+            this.#lost = true;
+            const now = parseRecord(r.stdout, 'now.');
+            this.events.lost(
+              `run lock: our lock on ${t.name} was taken by ${now.runId ? describeHolder(now) : 'another run (or removed)'}: no further play or batch was started`,
+            );
+          }
+        })
+        .catch(() => undefined) // the connection is gone or hangs: the run reports the host
+        .finally(() => this.#beats.delete(t.name));
+      this.#beats.set(t.name, beat);
+    }
   }
 
   /** Stops the heartbeat and removes our lock files (only ours). Never throws. */
   async release(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#beat.catch(() => undefined);
+    await Promise.all(this.#beats.values());
     const held = this.#held;
     this.#held = [];
     const script = releaseScript(this.#dir, this.holder.runId);
     await Promise.all(
       held.map(async (t) => {
         try {
-          const r = await t.exec(script);
+          const r = await t.exec(script, { timeoutMs: RELEASE_TIMEOUT_MS });
           if (r.stdout.startsWith('other')) {
             this.events.warn(t.name, `run lock: not released: it is now held by ${describeHolder(parseRecord(r.stdout, 'now.'))}`);
           } else if (r.code !== 0) {
