@@ -335,7 +335,8 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
   async function killWhen(playbook: string, caught: () => Promise<string | null>, timeoutMs: number): Promise<{ what: string; run: Run }> {
     let what = '';
     let child: ChildProcess | undefined;
-    const running = run(playbook, ['-e', 'rollout.refreshPackageLists=false'], (_e, c) => (child = c)).catch((e: unknown) => ({ killed: String(e) }));
+    // --break-lock: the run before may be one this test SIGKILLed; its run lock is not stale yet.
+    const running = run(playbook, ['-e', 'rollout.refreshPackageLists=false', '--break-lock'], (_e, c) => (child = c)).catch((e: unknown) => ({ killed: String(e) }));
     const end = Date.now() + timeoutMs;
     while (!what && Date.now() < end) {
       what = (await caught().catch(() => null)) ?? '';
@@ -388,9 +389,11 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     await settled('a healthy cluster after the second kill', 180_000, DB, () => true).catch(() => undefined);
 
     // 3. The next run puts both back before it does anything else, and finishes the rollout.
-    const heal = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false']);
+    // The killed run's lock is still there (not stale for 60 s): taken with --break-lock, named in a warning.
+    const heal = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false', '--break-lock']);
     expect(heal.recap.ok, failures(heal)).toBe(true);
     const warned = Object.values(heal.recap.hosts).flatMap((h) => h.warnings).join('\n');
+    expect(warned).toMatch(/run lock TAKEN OVER from run .*playbook upgrade/);
     expect(warned).toMatch(new RegExp(`put back what an interrupted run left: ${k2.what}: tags.nosync set`));
     for (const lb of BALANCERS) for (const h of DB) expect(await adminState(lb, 'postgres_replicas', h), `${lb} ${h}`).toBe('ready');
     expect(await nosync()).toBeNull();
