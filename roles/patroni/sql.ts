@@ -35,13 +35,14 @@ export async function restartOnlyParameters(remote: Remote, port: number, names:
 /**
  * The query behind standbyLimitsLowered: for each standby limit, the line of the config files
  * a restart would apply (the last one that sets it: Debian's superseded max_connections = 100
- * in postgresql.base.conf is not), compared with the value in force.
+ * in postgresql.base.conf is not), compared with the value in force. That line carries the error
+ * "setting could not be applied" while a restart is pending: it must not be filtered out.
  */
 export const LOWERED_LIMITS_SQL = `select s.name
   from pg_settings s
-  join (select distinct on (name) name, setting, error from pg_file_settings
+  join (select distinct on (name) name, setting from pg_file_settings
          where name in (${sqlList(STANDBY_LIMITS)}) order by name, seqno desc) f on f.name = s.name
- where f.error is null and f.setting ~ '^[0-9]+$' and f.setting::bigint < s.setting::bigint
+ where f.setting ~ '^[0-9]+$' and f.setting::bigint < s.setting::bigint
  order by 1`;
 
 /**
