@@ -1,7 +1,7 @@
 /**
  * The rigger command: parse, load input (nothing connects until it is all valid), pick a
  * reporter, run, print the recap, and exit like ansible-playbook (0 ok, 1 bad input,
- * 2 a host failed or the run lock is held, 4 unreachable; 128 + N when stopped by signal N).
+ * or the run lock is held, 2 a host failed, 4 unreachable; 128 + N when stopped by signal N).
  */
 import { loadInventory } from '../inventory/load.ts';
 import { renderInventory } from '../inventory/show.ts';

@@ -19,6 +19,11 @@ export interface RunRecap {
   hosts: Record<string, HostRecap>;
   /** Why the run stopped early (a failed rollout batch or gate, anyErrorsFatal, maxFailPercent). */
   aborted?: string;
+  /**
+   * The run stopped before its first task: another run holds the lock (exit 1), or a host the
+   * run would add to the cluster cannot be reached (exit 4). Nothing was changed.
+   */
+  refused?: 'run-lock' | 'unreachable-newcomer';
 }
 
 export type EngineEvent =

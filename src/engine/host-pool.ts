@@ -11,6 +11,7 @@ import type { ExecOptions, ExecResult, Transport } from '../transport/types.ts';
 import { FACTS_SCRIPT, parseFacts } from '../facts/gather.ts';
 import { PENDING_PROBE, parsePending } from './pending.ts';
 import { UNDO_PROBE, parseUndoRecords, type UndoRecord } from './undo.ts';
+import { MEMBERS_PROBE, parseMembers } from './membership.ts';
 
 export interface HostHandle {
   host: Host;
@@ -22,25 +23,30 @@ export interface HostHandle {
   pendingWrites: Promise<void>;
   /** Temporary changes interrupted runs left on this host (undo.ts), found at connect. */
   leftovers: UndoRecord[];
+  /** The hosts this one has recorded as the cluster's members (membership.ts). */
+  members: string[];
   /** Set once the run dealt with the leftovers (healed or reported). */
   healed?: Promise<void>;
   exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
 }
 
 /** First round trip on a new connection: facts, the handlers owed and the changes left by earlier runs. */
-export type Gather = (exec: HostHandle['exec'], host: Host) => Promise<{ facts: Facts; pending: string[]; leftovers?: UndoRecord[] }>;
+export type Gather = (exec: HostHandle['exec'], host: Host) => Promise<{ facts: Facts; pending: string[]; leftovers?: UndoRecord[]; members?: string[] }>;
 
 export const gatherOverSsh: Gather = async (exec, host) => {
   const marker = '@@RG:PENDING@@';
   const undoMarker = '@@RG:UNDO@@';
-  const r = await exec(`(\n${FACTS_SCRIPT}\n)\nprintf '\\n${marker}\\n'\n${PENDING_PROBE}\nprintf '\\n${undoMarker}\\n'\n${UNDO_PROBE}`);
+  const membersMarker = '@@RG:MEMBERS@@';
+  const r = await exec(`(\n${FACTS_SCRIPT}\n)\nprintf '\\n${marker}\\n'\n${PENDING_PROBE}\nprintf '\\n${undoMarker}\\n'\n${UNDO_PROBE}\nprintf '\\n${membersMarker}\\n'\n${MEMBERS_PROBE}`);
   const cut = r.stdout.lastIndexOf(`\n${marker}\n`);
   const undoCut = r.stdout.lastIndexOf(`\n${undoMarker}\n`);
-  if (cut < 0 || undoCut < cut) throw new Error(`${host.name}: fact gathering failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
+  const membersCut = r.stdout.lastIndexOf(`\n${membersMarker}\n`);
+  if (cut < 0 || undoCut < cut || membersCut < undoCut) throw new Error(`${host.name}: fact gathering failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`);
   return {
     facts: parseFacts(r.stdout.slice(0, cut)),
     pending: parsePending(r.stdout.slice(cut + marker.length + 2, undoCut)),
-    leftovers: parseUndoRecords(r.stdout.slice(undoCut + undoMarker.length + 2)),
+    leftovers: parseUndoRecords(r.stdout.slice(undoCut + undoMarker.length + 2, membersCut)),
+    members: parseMembers(r.stdout.slice(membersCut + membersMarker.length + 2)),
   };
 };
 
@@ -85,8 +91,8 @@ export class HostPool {
   async #connect(host: Host): Promise<HostHandle> {
     const transport = await this.connected(host);
     const exec = (script: string, opts?: ExecOptions) => this.#limit(() => transport.exec(script, opts));
-    const { facts, pending, leftovers } = await this.gather(exec, host);
-    return { host, transport, facts, pending: new Set(pending), pendingWrites: Promise.resolve(), leftovers: leftovers ?? [], exec };
+    const { facts, pending, leftovers, members } = await this.gather(exec, host);
+    return { host, transport, facts, pending: new Set(pending), pendingWrites: Promise.resolve(), leftovers: leftovers ?? [], members: members ?? [], exec };
   }
 
   transports(): Transport[] {

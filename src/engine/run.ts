@@ -13,8 +13,9 @@ import type { Role, RoleContext } from './role.ts';
 import { TaskError, type Delegate, type TaskContext } from './types.ts';
 import { createTaskContext } from './context.ts';
 import { RunState } from './run-state.ts';
-import { needsRunLock, takeRunLock, type RunLock, type RunLockOptions } from './run-lock.ts';
+import { lockHosts, needsRunLock, takeRunLock, type RunLock, type RunLockOptions } from './run-lock.ts';
 import { healLeftovers } from './undo.ts';
+import { membersBody, sameMembers, unreachableNewcomers, writeMembersScript } from './membership.ts';
 import { BarrierGroup } from './barrier.ts';
 import { HandlerTable, type HandlerDef } from './handlers.ts';
 import { runEntries, runHandlers, type HostPlayEnv, type TaskEntry } from './host-runner.ts';
@@ -121,6 +122,7 @@ class Runner {
   readonly #dead = new Set<string>();
   readonly #shared = new RunState();
   #aborted: string | undefined;
+  #refused: 'run-lock' | 'unreachable-newcomer' | undefined;
   readonly #started = Date.now();
 
   constructor(
@@ -151,7 +153,10 @@ class Runner {
     let lock: RunLock | undefined;
     try {
       lock = await this.#takeLock();
+      if (this.#aborted) this.#refused = 'run-lock';
+      else if (await this.#membershipStops()) this.#refused = 'unreachable-newcomer';
       for (const step of this.pb.steps) await this.#step(step);
+      if (!this.#refused) await this.#recordMembers();
     } finally {
       await lock?.release();
       await this.#pool.closeAll();
@@ -162,9 +167,50 @@ class Runner {
       durationMs: Date.now() - this.#started,
       hosts,
       ...(this.#aborted ? { aborted: this.#aborted } : {}),
+      ...(this.#refused ? { refused: this.#refused } : {}),
     };
     this.#emit({ type: 'run-end', recap });
     return recap;
+  }
+
+  /** Every host the plays target (--limit ignored), reached for the membership check and record. */
+  #targets: HostHandle[] = [];
+
+  /**
+   * Before the first task: every host the plays target, --limit ignored, is reached. One that
+   * cannot be and that no reachable host knows as a member (membership.ts) would be added to
+   * every other host's config unconfigured: the run stops, exit 4, nothing changed.
+   */
+  async #membershipStops(): Promise<boolean> {
+    if (this.opts.lock === false || this.pb.readOnly) return false;
+    const targets = lockHosts(this.pb, this.inv);
+    const reached = await Promise.all(targets.map((h) => this.#pool.get(h).then((x) => x, (e: unknown) => ({ host: h, error: redact(errorText(e)) }))));
+    this.#targets = reached.filter((r): r is HostHandle => 'transport' in r);
+    const down = reached.filter((r): r is { host: Host; error: string } => 'error' in r);
+    if (down.length === 0) return false;
+    const known = new Set(this.#targets.flatMap((h) => h.members));
+    const newcomers = unreachableNewcomers(down.map((d) => d.host.name), known);
+    if (newcomers.length === 0) return false;
+    for (const d of down.filter((x) => newcomers.includes(x.host.name))) {
+      const r = this.#recap.get(d.host.name) ?? emptyRecap();
+      r.unreachable = true;
+      this.#recap.set(d.host.name, r);
+      this.#emit({ type: 'unreachable', play: '(membership check)', host: d.host.name, error: d.error });
+    }
+    this.#abort(
+      `${newcomers.join(', ')} cannot be reached and ${newcomers.length === 1 ? 'is' : 'are'} not yet a member of the cluster: ` +
+        'every other host would be configured with it (HAProxy backends, pg_hba, pgBackRest, etcd, keepalived peers). Nothing was changed; ' +
+        'make it reachable, or take it out of the inventory, and run again.',
+    );
+    return true;
+  }
+
+  /** After the run: the reachable targets recorded as members on each of them, where that changes the record. */
+  async #recordMembers(): Promise<void> {
+    if (this.opts.check || this.#targets.length === 0) return;
+    const hosts = new Set([...this.#targets.map((h) => h.host.name), ...this.#targets.flatMap((h) => h.members)]);
+    const body = membersBody(hosts);
+    await Promise.all(this.#targets.filter((h) => !sameMembers(h.members, hosts)).map((h) => h.exec(writeMembersScript(), { stdin: body }).catch(() => undefined)));
   }
 
   /** The run lock before the first task, unless --check or a read-only playbook; a refusal stops the run. */

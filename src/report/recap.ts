@@ -19,6 +19,8 @@ export function formatRecap(recap: RunRecap): string {
 
 /** ansible-playbook's exit codes where they fit: 0 good, 2 a host failed, 4 unreachable. */
 export function exitCode(recap: RunRecap): number {
+  if (recap.refused === 'run-lock') return 1;
+  if (recap.refused === 'unreachable-newcomer') return 4;
   const hosts = Object.values(recap.hosts);
   if (recap.aborted || hosts.some((h) => h.failed > 0)) return 2;
   if (hosts.some((h) => h.unreachable)) return 4;

@@ -3,6 +3,7 @@
  * lock's three scripts; test/50-cli/run-lock-sshd.test.ts runs the real ones on OpenSSH).
  */
 import { describe, expect, it } from 'vitest';
+import { MEMBERS_FILE, parseMembers } from '../../src/engine/membership.ts';
 import { runPlaybook, type RunOptions } from '../../src/engine/run.ts';
 import { definePlay, definePlaybook } from '../../src/engine/play.ts';
 import type { EngineEvent, Reporter } from '../../src/engine/events.ts';
@@ -84,7 +85,7 @@ describe('run lock', () => {
     });
     const r = await runPlaybook(definePlaybook('site', dbPlay, lbPlay), inv, opts);
     expect(r.ok).toBe(false);
-    expect(exitCode(r)).toBe(2);
+    expect(exitCode(r)).toBe(1);
     expect(r.aborted).toMatch(/run lock: pg2 is locked by run other-run-1 \(alice@ctl9, pid 4242, playbook upgrade\) since 2030-01-02T03:04:05.000Z, last heartbeat 3 s ago/);
     expect(r.aborted).toMatch(/--break-lock/);
     expect(log.some(([, k]) => k === 'change')).toBe(false);
@@ -133,11 +134,37 @@ describe('run lock', () => {
   it('an unreachable host is not locked (and reported unreachable); the others are', async () => {
     const { hosts, log, opts } = setup({}, (h) => {
       h.pg2!.unreachable = true;
+      // pg2 is a member the cluster knows (a member down): the others go on without it.
+      for (const n of ['pg1', 'pg3']) h[n]!.files.set(MEMBERS_FILE, JSON.stringify({ hosts: ['pg1', 'pg2', 'pg3'] }));
     });
     const r = await runPlaybook(definePlaybook('site', dbPlay), inv, opts);
     expect(r.hosts.pg2!.unreachable).toBe(true);
+    expect(r.refused).toBeUndefined();
     expect(log.filter(([, k]) => k === 'lock').map(([h]) => h)).toEqual(['pg1', 'pg3']);
     expect(hosts.pg1!.values.get('conf')).toBe('1');
+  });
+
+  it('an unreachable host the cluster has never had stops the run before any change (exit 4); a run that reached everyone records the members once', async () => {
+    const first = setup({}, (h) => {
+      h.pg2!.unreachable = true;
+    });
+    const r = await runPlaybook(definePlaybook('site', dbPlay), inv, first.opts);
+    expect(r.refused).toBe('unreachable-newcomer');
+    expect(exitCode(r)).toBe(4);
+    expect(r.hosts.pg2!.unreachable).toBe(true);
+    expect(r.aborted).toMatch(/pg2 cannot be reached and is not yet a member of the cluster/);
+    expect(first.hosts.pg1!.values.has('conf')).toBe(false);
+    expect(first.hosts.pg3!.values.has('conf')).toBe(false);
+    expect(first.hosts.pg1!.files.has(MEMBERS_FILE)).toBe(false);
+
+    const ok = setup({});
+    const r2 = await runPlaybook(definePlaybook('site', dbPlay), inv, ok.opts);
+    expect(r2.ok).toBe(true);
+    for (const n of ['pg1', 'pg2', 'pg3']) expect(parseMembers(ok.hosts[n]!.files.get(MEMBERS_FILE) ?? ''), n).toEqual(['pg1', 'pg2', 'pg3']);
+    const writes = () => ok.hosts.pg1!.commands.filter((c) => c.includes(`${MEMBERS_FILE}.tmp`)).length;
+    expect(writes()).toBe(1);
+    await runPlaybook(definePlaybook('site', dbPlay), inv, { ...ok.opts });
+    expect(writes(), 'a second run has nothing to record').toBe(1);
   });
 
   it('heartbeats while it runs; a lock taken from under it stops the run before the next batch', async () => {

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { MEMBERS_FILE } from '../../src/engine/membership.ts';
 import { startSshd, sshdSkipReason, type TestSshd } from '../support/sshd.ts';
 
 const skip = sshdSkipReason();
@@ -107,12 +108,21 @@ describe.skipIf(skip)(`rigger CLI over a loopback sshd${skip ? ` (skipped: ${ski
     }
   });
 
-  it('a failing host does not stop the others; an unreachable host is reported (exit 2)', async () => {
+  it('an unreachable host the cluster never had stops the run before any change (exit 4); once it is a known member, a failing host does not stop the others and the unreachable one is reported (exit 2)', async () => {
     const inv = inventory(
       'mixed',
       [hostLine('good'), hostLine('bad'), `gone ansible_host=127.0.0.1 ansible_port=1 ansible_user=${sshd.user} ansible_ssh_private_key_file=${sshd.userKey}`],
       { good: dirVars(join(work, 'good-target')), bad: dirVars(join(work, 'bad-target'), '  fail: true\n'), gone: dirVars(join(work, 'gone-target')) },
     );
+    rmSync(MEMBERS_FILE, { force: true });
+    const stopped = await rigger(['run', PLAYBOOK, '-i', inv, '--known-hosts', sshd.knownHosts, '--json'], { DEMO_PASSWORD: SECRET });
+    expect(stopped.code, stopped.stderr).toBe(4);
+    expect(JSON.parse(stopped.stdout).hosts.gone.unreachable).toBe(true);
+    expect(stopped.stdout + stopped.stderr).toMatch(/gone cannot be reached and is not yet a member of the cluster/);
+    expect(existsSync(join(work, 'good-target'))).toBe(false);
+    // As if gone had been converged before and is down now (every "host" here is this machine).
+    mkdirSync(dirname(MEMBERS_FILE), { recursive: true });
+    writeFileSync(MEMBERS_FILE, JSON.stringify({ hosts: ['bad', 'gone', 'good'] }));
     const r = await rigger(['run', PLAYBOOK, '-i', inv, '--known-hosts', sshd.knownHosts, '--json'], { DEMO_PASSWORD: SECRET });
     expect(r.code).toBe(2);
     const recap = JSON.parse(r.stdout);

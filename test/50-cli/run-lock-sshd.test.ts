@@ -83,7 +83,7 @@ describe.skipIf(skip)(`run lock over a loopback sshd${skip ? ` (skipped: ${skip}
   const recap = (r: Ran) => JSON.parse(r.stdout) as { ok: boolean; aborted?: string; hosts: Record<string, { changed: number; warnings: string[] }> };
   const me = hostname();
 
-  it('two runs started together: exactly one runs, the other stops naming the holder (exit 2)', async () => {
+  it('two runs started together: exactly one runs, the other stops naming the holder (exit 1)', async () => {
     const c = fresh();
     const a = c.start(WAIT);
     const b = c.start(WAIT);
@@ -91,7 +91,7 @@ describe.skipIf(skip)(`run lock over a loopback sshd${skip ? ` (skipped: ${skip}
     const first = await Promise.race([a.done.then((r) => ({ r, who: a, other: b })), b.done.then((r) => ({ r, who: b, other: a }))]);
     c.go();
     const second = await first.other.done;
-    expect(first.r.code, first.r.stderr).toBe(2);
+    expect(first.r.code, first.r.stderr).toBe(1);
     expect(second.code, second.stderr).toBe(0);
     const lost = recap(first.r);
     expect(lost.aborted).toMatch(new RegExp(`run lock: h1 is locked by run [0-9a-f-]{36} \\(root@${me}, pid ${first.other.pid}, playbook lock-wait\\) since \\d{4}-\\d\\d-\\d\\dT`));
@@ -112,7 +112,7 @@ describe.skipIf(skip)(`run lock over a loopback sshd${skip ? ` (skipped: ${skip}
     expect(readFileSync(c.lockFile, 'utf8')).toContain(`pid=${a.pid}\n`);
     c.go(); // the killed run's task on the host ends; later runs pass through theirs
     const refused = await c.start(WAIT).done;
-    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.code, refused.stderr).toBe(1);
     expect(recap(refused).aborted).toMatch(new RegExp(`h1 is locked by run .*pid ${a.pid}, playbook lock-wait.*last heartbeat \\d+ s ago.*--break-lock`));
 
     await sleep(2_500); // the dead run's last heartbeat is now over a second old

@@ -10,6 +10,7 @@ import type { Facts } from '../../src/facts/types.ts';
 import { placeholderFacts } from '../../src/facts/placeholder.ts';
 import type { Gather } from '../../src/engine/host-pool.ts';
 import { PENDING_FILE, parsePending } from '../../src/engine/pending.ts';
+import { MEMBERS_FILE, parseMembers } from '../../src/engine/membership.ts';
 import { RUN_LOCK_MARK } from '../../src/engine/run-lock.ts';
 import { defineFakeOp } from './fake-ops.ts';
 
@@ -65,7 +66,15 @@ export class FakeTransport implements Transport {
       return ok(out);
     }
     if (script.startsWith(RUN_LOCK_MARK)) return this.#lock(script, opts);
-    if (script.startsWith(`cat ${PENDING_FILE}`)) return ok(this.state.files.get(PENDING_FILE) ?? '');
+    if (script.startsWith(`cat ${PENDING_FILE}`)) {
+      const pending = this.state.files.get(PENDING_FILE) ?? '';
+      // The gather's one round trip: owed handlers, then the recorded members.
+      return ok(script.includes(MEMBERS_SPLIT) ? `${pending}\n${MEMBERS_SPLIT}\n${this.state.files.get(MEMBERS_FILE) ?? ''}` : pending);
+    }
+    if (script.includes(`cat > '${MEMBERS_FILE}.tmp'`)) {
+      this.state.files.set(MEMBERS_FILE, String(opts?.stdin ?? ''));
+      return ok();
+    }
     if (script.startsWith('rm -f ' + PENDING_FILE)) {
       this.state.files.delete(PENDING_FILE);
       return ok();
@@ -116,12 +125,15 @@ export class FakeTransport implements Transport {
   }
 }
 
+const MEMBERS_SPLIT = '@@FAKE:MEMBERS@@';
+
 export const FAKE_FACTS: Facts = placeholderFacts({ hostname: 'fake', fqdn: 'fake' });
 
 /** Facts are canned; the owed handlers come from the fake host's pending file, as on a real host. */
 export const fakeGather: Gather = async (exec, host) => {
-  const r = await exec(`cat ${PENDING_FILE} 2>/dev/null || true`);
-  return { facts: { ...FAKE_FACTS, hostname: host.name }, pending: parsePending(r.stdout) };
+  const r = await exec(`cat ${PENDING_FILE} 2>/dev/null || true; echo '${MEMBERS_SPLIT}'; cat ${MEMBERS_FILE} 2>/dev/null || true`);
+  const [pending = '', members = ''] = r.stdout.split(`\n${MEMBERS_SPLIT}\n`);
+  return { facts: { ...FAKE_FACTS, hostname: host.name }, pending: parsePending(pending), members: parseMembers(members) };
 };
 
 export { defineFakeOp };
