@@ -558,8 +558,35 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     expect(resumed[resumed.length - 1], 'the leader last').toBe(leaderOf(healed));
   }, 1_200_000);
 
-  it('enroll.ts -l pg4: pg4 streams from the leader and serves reads on 5001; nothing else restarted', async () => {
+  it('a new pg4 that cannot be reached stops site.ts before any change (exit 4); then enroll.ts -l pg4: pg4 streams from the leader and serves reads on 5001; nothing else restarted', async () => {
     await lab.add('pg4', ['postgres', 'etcd']);
+    // First unreachable: a host the cluster never had stops site.ts before it changes anything
+    // (otherwise every balancer, member and the repository would be configured around it).
+    const files = async () => {
+      const out: Record<string, string> = {};
+      for (const h of DB) out[h] = await inside(h, 'sha256sum /etc/patroni/patroni.yml /etc/default/etcd /etc/pgbackrest.conf');
+      for (const h of BALANCERS) out[h] = await inside(h, 'sha256sum /etc/haproxy/haproxy.cfg /etc/keepalived/keepalived.conf');
+      out['backup1'] = await inside('backup1', 'sha256sum /etc/pgbackrest.conf');
+      return out;
+    };
+    await lab.fault('partition', 'pg4');
+    const filesBefore = await files();
+    const procsBefore = await processes();
+    let stopped: Run;
+    try {
+      stopped = await run('playbooks/site.ts');
+    } finally {
+      await lab.fault('heal', 'pg4');
+    }
+    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(4);
+    expect(stopped.recap.refused).toBe('unreachable-newcomer');
+    expect(stopped.recap.aborted).toMatch(/pg4 cannot be reached and is not yet a member of the cluster/);
+    expect(stopped.recap.hosts['pg4']?.unreachable).toBe(true);
+    expect(stopped.events.filter((x) => x.result.status === 'changed').map((x) => `${x.host}: ${x.task}`)).toEqual([]);
+    expect(await files()).toEqual(filesBefore);
+    expect(await processes()).toEqual(procsBefore);
+    figures.push(`site.ts with a new, unreachable pg4: stopped before any change (exit 4) in ${secs(stopped.wallMs)}`);
+
     const before = await processes();
     const e = await run('playbooks/enroll.ts', ['-l', 'pg4']);
     expect(e.recap.ok, failures(e)).toBe(true);
