@@ -11,8 +11,16 @@ import type { Balancer } from './context.ts';
 
 type Reach = Pick<TaskContext, 'delegate'>;
 
+/**
+ * `fn` on every balancer at once. Each one is tried whatever happens to the others (a drain
+ * undone on one balancer must not be skipped because another is unreachable); then a failure
+ * names every balancer that failed.
+ */
 async function onEach<T>(ctx: Reach, balancers: Balancer[], fn: (lb: Balancer, d: Delegate) => Promise<T>): Promise<T[]> {
-  return Promise.all(balancers.map(async (lb) => fn(lb, await ctx.delegate(lb.name))));
+  const results = await Promise.allSettled(balancers.map(async (lb) => fn(lb, await ctx.delegate(lb.name))));
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${balancers[i]!.name}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : []));
+  if (failed.length) throw new TaskError(failed.join('; '));
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /**

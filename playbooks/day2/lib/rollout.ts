@@ -157,12 +157,11 @@ export async function rollMember(ctx: Ctx, layout: ClusterLayout, work: MemberWo
 
   const roll = async () => {
     const isLeader = self!.role === 'leader';
-    if (!isLeader) {
-      await setRouteState(ctx, layout.balancers, me, 'drain');
-      done.push('drained');
-    }
+    // The drain inside the try: a balancer drained while another failed is put back too.
     try {
       if (!isLeader) {
+        await setRouteState(ctx, layout.balancers, me, 'drain');
+        done.push('drained');
         const { left } = await waitReadSessionsGone(ctx, layout.balancers, me, r.drainTimeoutSeconds * 1000);
         if (left > 0) ctx.warn(`${me}: ${left} read session(s) still open after ${r.drainTimeoutSeconds} s: they are cut by the restart`);
       }

@@ -11,7 +11,7 @@ import { followPromotion, setRouteState } from './balancers.ts';
 import type { ClusterLayout } from './context.ts';
 import { checkpoint, writeThrough } from './pg.ts';
 
-type Ctx = Pick<TaskContext, 'delegate' | 'log'>;
+type Ctx = Pick<TaskContext, 'delegate' | 'log' | 'warn'>;
 
 export interface SwitchoverResult {
   /** From the switchover request to the first write through the virtual IP on the new leader. */
@@ -54,14 +54,21 @@ export async function switchover(ctx: Ctx, layout: ClusterLayout, leader: Member
     if (!r.ok || r.status !== 200) throw new TaskError(`switchover ${leader.name} -> ${candidate.name} refused: ${r.ok ? `HTTP ${r.status}: ${r.body.slice(0, 300)}` : r.error}`);
   });
   request.catch(() => undefined);
-  let moved: string[];
+  let moved: string[] = [];
+  let failure: unknown;
   try {
     moved = await Promise.race([following, request.then(() => following)]);
-  } finally {
-    // Admin states back to normal; health keeps each where its role says.
-    await setRouteState(ctx, layout.balancers, leader.name, 'ready', 'write');
-    await setRouteState(ctx, layout.balancers, candidate.name, 'ready');
+  } catch (e) {
+    failure = e;
   }
+  // Admin states back to normal, both whatever happens to the other; health keeps each where its role says.
+  const restored = await Promise.allSettled([setRouteState(ctx, layout.balancers, leader.name, 'ready', 'write'), setRouteState(ctx, layout.balancers, candidate.name, 'ready')]);
+  const failed = restored.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
+  if (failure !== undefined) {
+    if (failed.length) ctx.warn(`putting the routes back after the switchover failed too (the next run puts them back): ${failed.join('; ')}`);
+    throw failure;
+  }
+  if (failed.length) throw new TaskError(`putting the routes back after the switchover failed (the next run puts them back): ${failed.join('; ')}`);
   if (!layout.vip) {
     await request;
     return { writableAfterMs: Date.now() - t0, moved };
