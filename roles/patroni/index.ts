@@ -45,7 +45,7 @@ function tasks(ctx: Ctx): Task[] {
 export const patroni = defineRole({
   name: 'patroni',
   description: 'Patroni (PostgreSQL HA): config, our unit, ordered bootstrap, member gate, DCS settings via the leader',
-  dependsOn: ['postgres', 'etcd'],
+  dependsOn: ['postgres', 'etcd', 'haproxy'],
   vars: PatroniVarsSchema,
   tasks,
   handlers: {

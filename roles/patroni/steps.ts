@@ -4,13 +4,14 @@
  * and the handlers' steps. The task list that uses them is index.ts.
  */
 import type { RoleContext } from '../../src/engine/role.ts';
-import type { RunTask } from '../../src/engine/types.ts';
+import type { Delegate, RunTask } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { file } from '../../src/ops/index.ts';
 import { unifiedDiff } from '../../src/ops/unified-diff.ts';
 import { redact } from '../../src/core/secret.ts';
 import { isActive, parseUnitState, unitStateProbe, type UnitState } from '../../src/facts/unit-state.ts';
-import { TaskError, hostNamesOf, journalTail, settleInside, stepsFor, waitUntil } from '../../src/toolkit/index.ts';
+import { TaskError, hostNamesOf, hostsOf, journalTail, settleInside, stepsFor, waitUntil } from '../../src/toolkit/index.ts';
+import { poolsOf, sessionsIn, setPoolState, type Pools } from '../haproxy/exports.ts';
 import { clientUrls } from '../etcd/exports.ts';
 import type { PatroniVars } from './vars.ts';
 import { binDirOf, dcsConfigOf } from './render.ts';
@@ -219,6 +220,43 @@ export const syncDcs = step({
   },
 });
 
+/** How long a replica's read sessions get to finish on the balancers before its restart cuts them. */
+const DRAIN_SECONDS = 10;
+
+/**
+ * A replica out of every balancer's read pool while `fn` restarts it, back after: reads go to
+ * the others instead of failing (as upgrade.ts does). Each drain is recorded on its balancer
+ * first; a balancer that cannot be reached is a warning (its reads to the member are cut).
+ */
+async function outOfReadPool<T>(ctx: Ctx, member: string, fn: () => Promise<T>): Promise<T> {
+  const drained: Array<{ lb: Delegate; pools: Pools }> = [];
+  const reason = (e: unknown) => (e instanceof Error ? e.message.split('\n')[0] : String(e));
+  await Promise.all(
+    hostsOf(ctx.inventory, ctx.vars.groups.balancers).map(async (h) => {
+      try {
+        const lb = await ctx.delegate(h.name);
+        const pools = poolsOf(h, ctx.inventory);
+        await setPoolState(lb, pools.socket, pools.read, member, 'drain');
+        drained.push({ lb, pools });
+      } catch (e) {
+        ctx.warn(`${h.name}: could not take ${member} out of the read pool before its restart (${reason(e)}): reads there are cut by it`);
+      }
+    }),
+  );
+  try {
+    await waitUntil(`${member}'s read sessions to finish`, DRAIN_SECONDS * 1000, async () => {
+      const left = (await Promise.all(drained.map((x) => sessionsIn(x.lb, x.pools.socket, x.pools.read, member)))).reduce((a, b) => a + b, 0);
+      return left === 0 ? { done: true, value: undefined } : { done: false, seen: `${left} session(s)` };
+    }, { intervalMs: 500 }).catch((e: unknown) => ctx.warn(`${member}: ${reason(e)}: they are cut by the restart`));
+    return await fn();
+  } finally {
+    const back = await Promise.allSettled(drained.map((x) => setPoolState(x.lb, x.pools.socket, x.pools.read, member, 'ready')));
+    back.forEach((r, i) => {
+      if (r.status === 'rejected') ctx.warn(`${drained[i]!.lb.host.name}: could not put ${member} back in the read pool (${reason(r.reason)}); the next run does`);
+    });
+  }
+}
+
 export const restartPending = step({
   name: 'patroni: restart members with pending_restart (replicas first, leader last)',
   inCheckMode: 'run',
@@ -259,7 +297,8 @@ export const restartPending = step({
     if (ctx.check) return { changed: true, summary: `would restart PostgreSQL on ${names}` };
     const everyone = cs.members.map((x) => x.name);
     const restartOne = async (m: Member) => {
-      await restartMember(ctx, apiBaseOf(m), authOf(v), v.startTimeoutSeconds);
+      const restart = () => restartMember(ctx, apiBaseOf(m), authOf(v), v.startTimeoutSeconds);
+      await (m.role === 'leader' ? restart() : outOfReadPool(ctx, m.name, restart));
       // Whole again before the next one: one leader, the sync standby back, one timeline.
       await waitUntil(
         `the cluster whole again after restarting ${m.name}`,

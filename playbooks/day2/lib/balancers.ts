@@ -6,7 +6,8 @@
 import { TaskError, type Delegate, type TaskContext } from '../../../src/engine/types.ts';
 import { shQuote } from '../../../src/transport/types.ts';
 import { runtimeScript, serverStates, setServerState, type AdminState, type ServerState } from '../../../roles/haproxy/live.ts';
-import { clearUndo, recordUndo, waitUntil } from '../../../src/toolkit/index.ts';
+import { waitUntil } from '../../../src/toolkit/index.ts';
+import { setPoolState } from '../../../roles/haproxy/exports.ts';
 import type { Balancer } from './context.ts';
 
 type Reach = Pick<TaskContext, 'delegate'>;
@@ -29,13 +30,7 @@ async function onEach<T>(ctx: Reach, balancers: Balancer[], fn: (lb: Balancer, d
  * back if this one dies), the record cleared when the member is ready again.
  */
 export async function setRouteState(ctx: Reach, balancers: Balancer[], member: string, state: AdminState, route: 'read' | 'write' = 'read'): Promise<void> {
-  await onEach(ctx, balancers, async (lb, d) => {
-    const backend = route === 'read' ? lb.replicaBackend : lb.primaryBackend;
-    const id = `haproxy:${backend}:${member}`;
-    if (state !== 'ready') await recordUndo(d, { id, what: `${member} in ${state.toUpperCase()} in ${backend} on ${lb.name}`, undo: runtimeScript(`set server ${backend}/${member} state ready`, lb.adminSocket) });
-    await setServerState(d, backend, member, state, lb.adminSocket);
-    if (state === 'ready') await clearUndo(d, id);
-  });
+  await onEach(ctx, balancers, (lb, d) => setPoolState(d, lb.adminSocket, route === 'read' ? lb.replicaBackend : lb.primaryBackend, member, state));
 }
 
 /**
