@@ -325,6 +325,8 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     expect(bad, `member states seen: ${[...seen].sort().join(', ')}`).toEqual([]);
     expect(report.missing, `lost writes: ${report.missing.slice(0, 20).join(', ')}`).toEqual([]);
     expect(report.acknowledged).toBeGreaterThan(100);
+    // site.ts drains each replica from the read pool before restarting it, as upgrade.ts does.
+    expect(report.reads.failed, report.reads.failures.map((f) => f.message).join('\n')).toBe(0);
     figures.push(
       `max_connections under load: ${steps.join('; ')}; ${report.acknowledged} writes, 0 lost, longest gap ${report.longestWriteGapMs.toFixed(0)} ms; ` +
         `${report.reads.ok} reads, ${report.reads.failed} failed; member states seen: ${[...new Set([...seen].map((x) => x.split(' ').slice(1).join(' ')))].sort().join(', ')}`,
@@ -407,6 +409,24 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     await settled('a healthy cluster', 180_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
     figures.push(`killed rollouts: drained ${drained} and nosync on ${k2.what} left by SIGKILL, named by status.ts, put back by the next upgrade.ts (${secs(heal.wallMs)})`);
   }, 1_500_000);
+
+  it('a paused cluster (patronictl pause): upgrade.ts and switchover.ts refuse, naming the pause, and change nothing', async () => {
+    await settled('a healthy cluster', 120_000);
+    const ctl = 'patronictl -c /etc/patroni/patroni.yml';
+    await inside('pg1', `${ctl} pause --wait`);
+    try {
+      const before = await postmasters();
+      for (const pb of ['playbooks/upgrade.ts', 'playbooks/switchover.ts']) {
+        const r = await run(pb, ['-e', 'rollout.refreshPackageLists=false']);
+        expect(r.code, pb).toBe(2);
+        expect(failures(r), pb).toMatch(/the cluster is paused \(maintenance mode/);
+        expect(r.events.filter((e) => e.result.status === 'changed').map((e) => `${e.host}: ${e.task}`), pb).toEqual([]);
+      }
+      expect(await postmasters()).toEqual(before);
+    } finally {
+      await inside('pg1', `${ctl} resume --wait`);
+    }
+  }, 300_000);
 
   it('upgrade.ts rolls etcd (leader last, quorum kept) and the balancers (VIP holder last) when their binaries were replaced; no write lost', async () => {
     // As after an upgrade whose services were not restarted: the running processes' binaries
