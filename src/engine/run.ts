@@ -320,7 +320,7 @@ class Runner {
   #heal(h: HostHandle): Promise<void> {
     h.healed ??= (async () => {
       if (h.leftovers.length === 0) return;
-      const report = !!this.opts.check || !!(this.pb as { readOnly?: boolean }).readOnly;
+      const report = !!this.opts.check || !!this.pb.readOnly;
       const name = h.host.name;
       for (const o of await healLeftovers(h, h.leftovers, report)) {
         const when = `run ${o.record.run} at ${o.record.at}`;
