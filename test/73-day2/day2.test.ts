@@ -428,6 +428,40 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     }
   }, 300_000);
 
+  it('two site.ts runs with a restart pending, started together and 5 s apart: one proceeds, the others exit 1 naming the holder; each member restarted once', async () => {
+    await settled('a healthy cluster', 120_000);
+    const before = await postmasters();
+    const raise = ['-e', 'patroni.dcs.parameters.max_connections=240'];
+    const a = run('playbooks/site.ts', raise);
+    const b = run('playbooks/site.ts', raise);
+    await sleep(5000);
+    const c = await run('playbooks/site.ts', raise);
+    const [ra, rb] = await Promise.all([a, b]);
+    const runs = [ra, rb, c];
+    const winners = runs.filter((r) => r.code === 0);
+    const refused = runs.filter((r) => r.code === 1);
+    expect(winners.length, runs.map((r) => `${r.code}: ${r.recap.aborted ?? ''}`).join('\n')).toBe(1);
+    expect(refused.length).toBe(2);
+    for (const r of refused) {
+      expect(r.recap.refused).toBe('run-lock');
+      expect(r.recap.aborted).toMatch(/is locked by run .*playbook site/);
+      expect(r.events.filter((e) => e.result.status === 'changed')).toEqual([]);
+    }
+    const after = await postmasters();
+    for (const h of DB) expect(after[h]!.pid, `${h} restarted`).not.toBe(before[h]!.pid);
+    const restartTask = 'patroni: restart members with pending_restart (replicas first, leader last)';
+    const restarts = winners[0]!.events.filter((e) => e.task === restartTask && e.result.status === 'changed');
+    expect(restarts).toHaveLength(1);
+    expect(restarts[0]!.result.summary).toMatch(/^restarted PostgreSQL on pg\d, pg\d, pg\d$/);
+    for (const h of DB) expect(await maxConnections(h), h).toBe('240');
+    await settled('a healthy cluster', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+    // The inventory's value back.
+    const back = await run('playbooks/site.ts');
+    expect(back.recap.ok, failures(back)).toBe(true);
+    await settled('a healthy cluster', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+    figures.push(`concurrent site.ts: 1 of 3 proceeded, 2 refused by the run lock in ${refused.map((r) => secs(r.wallMs)).join(', ')}`);
+  }, 600_000);
+
   it('upgrade.ts rolls etcd (leader last, quorum kept) and the balancers (VIP holder last) when their binaries were replaced; no write lost', async () => {
     // As after an upgrade whose services were not restarted: the running processes' binaries
     // replaced on disk (a copy moved over each; dpkg would restart the services itself).
