@@ -68,7 +68,11 @@ export function definePlay(play: Omit<Play, 'kind'>): Play {
   return { kind: 'play', ...play };
 }
 
-/** Steps that do not depend on each other run at the same time. */
+/**
+ * Steps that do not depend on each other run at the same time, on disjoint hosts. Where the
+ * inventory puts one host in two branches (balancers on the database hosts), the engine runs
+ * the branches one after the other instead: two roles' apt and restarts never meet on a host.
+ */
 export function parallel(...steps: Step[]): Step {
   return { kind: 'parallel', steps };
 }

@@ -242,7 +242,22 @@ class Runner {
       for (const s of step.steps) await this.#step(s);
       return;
     }
+    const overlap = this.#overlap(step.steps);
+    if (overlap.length) {
+      this.#emit({ type: 'log', host: '(plan)', message: `parallel steps share ${overlap.join(', ')}: running them one after the other` });
+      for (const s of step.steps) await this.#step(s);
+      return;
+    }
     await Promise.all(step.steps.map((s) => this.#step(s)));
+  }
+
+  /** Hosts planned in more than one of these branches. */
+  #overlap(branches: Step[]): string[] {
+    const seen = new Map<string, number>();
+    branches.forEach((b, i) => {
+      for (const p of plays([b])) for (const h of this.planned.get(p)?.hosts ?? []) if (seen.has(h.name) && seen.get(h.name) !== i) seen.set(h.name, -1); else if (!seen.has(h.name)) seen.set(h.name, i);
+    });
+    return [...seen].filter(([, i]) => i === -1).map(([h]) => h).sort();
   }
 
   #abort(reason: string): void {

@@ -221,6 +221,20 @@ describe('engine', () => {
     expect(r.ok).toBe(true);
   });
 
+  it('runs parallel plays one after the other when they share a host (balancers on the database hosts)', async () => {
+    const hosts = world(['pg1', 'pg2']);
+    const order: string[] = [];
+    const slow = (label: string): Task => ({ kind: 'run', name: label, run: async (ctx) => (order.push(`start ${label} ${ctx.host.name}`), await new Promise((r) => setTimeout(r, 20)), order.push(`end ${label} ${ctx.host.name}`), { changed: false as const }) });
+    const r = await runPlaybook(
+      definePlaybook('t', parallel(definePlay({ name: 'a', hosts: 'pg1:pg2', tasks: () => [slow('a')] }), definePlay({ name: 'b', hosts: 'pg2', tasks: () => [slow('b')] }))),
+      inv,
+      options(hosts).opts,
+    );
+    expect(r.ok).toBe(true);
+    const lastA = Math.max(order.indexOf('end a pg1'), order.indexOf('end a pg2'));
+    expect(order.indexOf('start b pg2')).toBeGreaterThan(lastA);
+  });
+
   it('a barrier holds every host of the play until all reach it', async () => {
     const hosts = world(['pg1', 'pg2', 'pg3']);
     const order: string[] = [];
