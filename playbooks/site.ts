@@ -6,8 +6,12 @@
  *
  *   npx rigger run playbooks/site.ts -i inventories/prod [--check --diff]
  *
- * The parallel branches assume the balancers are hosts of their own (as in the seeds and the
- * lab): two plays never work on one host at the same time.
+ * Where the balancers are database hosts too, the engine runs the two branches one after the
+ * other (parallel() never puts two plays on one host at the same time).
+ *
+ * A member down (a host the cluster already has: see Membership in the README) does not stop
+ * the others: a minority of etcd members or of Patroni members may be unreachable, the rest
+ * converge; a majority down stops the run.
  */
 import { definePlay, definePlaybook, parallel, sequence } from '../src/engine/play.ts';
 import chrony from '../roles/chrony/index.ts';
@@ -26,10 +30,10 @@ export default definePlaybook(
     sequence(
       // Clock sync before etcd: leases and Patroni's TTL are wall-clock time (seeds).
       definePlay({ name: 'clock', hosts: 'all:!balancers', roles: [chrony] }),
-      // Without a healthy DCS nothing after makes sense: one failed member stops the run.
-      definePlay({ name: 'etcd', hosts: 'etcd', roles: [etcd], anyErrorsFatal: true }),
+      // Without a healthy DCS nothing after makes sense: more than a minority failed stops the run.
+      definePlay({ name: 'etcd', hosts: 'etcd', roles: [etcd], maxFailPercent: 49 }),
       definePlay({ name: 'postgres', hosts: 'postgres', roles: [postgres, softdog] }),
-      definePlay({ name: 'patroni', hosts: 'postgres', roles: [patroni], anyErrorsFatal: true }),
+      definePlay({ name: 'patroni', hosts: 'postgres', roles: [patroni], maxFailPercent: 49 }),
       definePlay({ name: 'backup', hosts: 'postgres:backup', roles: [pgbackrest] }),
     ),
   ),

@@ -12,7 +12,7 @@ import {
   renderEtcdEnv,
   runtimeSettingsDiffer,
 } from '../../roles/etcd/render.ts';
-import { etcdctl, parseMemberList } from '../../roles/etcd/live.ts';
+import { etcdctl, parseMemberList, quorum } from '../../roles/etcd/live.ts';
 import etcd from '../../roles/etcd/index.ts';
 import { RunState } from '../../src/engine/run-state.ts';
 import { createTaskContext } from '../../src/engine/context.ts';
@@ -213,5 +213,27 @@ describe('inspection: a member list that cannot be read', () => {
     const r = await inspectOn(['pg1', 'pg2', 'pg3'], { pg1: true, pg2: true });
     expect(r.map((x) => x.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     expect(String((r[2] as PromiseRejectedResult).reason)).toMatch(/pg1, pg2 already hold its data/);
+  });
+});
+
+describe('quorum with a member the run does not reach', () => {
+  const members = JSON.stringify({
+    members: [1, 2, 3].map((i) => ({ ID: 1000 + i, name: `pg${i}`, peerURLs: [`http://10.0.0.${i}:2380`], clientURLs: [`http://10.0.0.${i}:2379`] })),
+  });
+  const healthOut = (down: number[]) =>
+    [1, 2, 3].map((i) => (down.includes(i) ? `http://10.0.0.${i}:2379 is unhealthy: failed to commit proposal: context deadline exceeded` : `http://10.0.0.${i}:2379 is healthy: successfully committed proposal: took = 2ms`)).join('\n') +
+    (down.length ? '\nError: unhealthy cluster' : '');
+  const remote = (down: number[]) => ({ exec: async () => ({ code: 0, stdout: `${healthOut(down)}\n@@health ${down.length ? 1 : 0}\n${members}\n@@members 0\n`, stderr: '' }) });
+  const want = [1, 2, 3].map((i) => ({ name: `pg${i}`, peerUrl: `http://10.0.0.${i}:2380` }));
+
+  it('all healthy: ok, nobody down', async () => {
+    expect(await quorum(remote([]), ['x'], want)).toEqual({ ok: true, started: 3, down: [] });
+  });
+  it('one down that the run does not reach: a healthy quorum, naming it', async () => {
+    expect(await quorum(remote([3]), ['x'], want, new Set(['pg3']))).toEqual({ ok: true, started: 3, down: ['pg3'] });
+  });
+  it('one down that the run reaches, or a majority down: not healthy', async () => {
+    expect((await quorum(remote([3]), ['x'], want)).ok).toBe(false);
+    expect((await quorum(remote([2, 3]), ['x'], want, new Set(['pg2', 'pg3']))).ok).toBe(false);
   });
 });

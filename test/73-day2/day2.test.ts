@@ -440,6 +440,26 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     }
   }, 300_000);
 
+  it('a member down (partitioned replica, also an etcd member): site.ts converges the rest; the etcd quorum holds without it', async () => {
+    const c0 = await settled('a healthy cluster', 120_000);
+    const down = c0.members.find((m) => m.role === 'replica')?.name ?? c0.members.find((m) => m.role !== 'leader')!.name;
+    await lab.fault('partition', down);
+    let r: Run;
+    try {
+      r = await run('playbooks/site.ts');
+    } finally {
+      await lab.fault('heal', down);
+    }
+    expect(r.code, r.recap.aborted ?? '').toBe(4);
+    expect(r.recap.aborted).toBeUndefined();
+    expect(r.recap.hosts[down]?.unreachable).toBe(true);
+    for (const h of [...DB.filter((x) => x !== down), ...BALANCERS]) expect(r.recap.hosts[h]?.failed, `${h}: ${failures(r)}`).toBe(0);
+    const warned = Object.values(r.recap.hosts).flatMap((h) => h.warnings).join('\n');
+    expect(warned).toMatch(new RegExp(`etcd member\\(s\\) down: ${down}; the quorum holds without them`));
+    await settled('a healthy cluster after the heal', 180_000);
+    figures.push(`site.ts with ${down} partitioned: the rest converged in ${secs(r.wallMs)} (exit 4 for ${down})`);
+  }, 600_000);
+
   it('two site.ts runs with a restart pending, started together and 5 s apart: one proceeds, the others exit 1 naming the holder; each member restarted once', async () => {
     await settled('a healthy cluster', 120_000);
     const before = await postmasters();
