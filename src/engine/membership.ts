@@ -7,6 +7,7 @@
  * failover case: the others converge without it.
  */
 import { shQuote } from '../transport/types.ts';
+import { stringListIn } from '../core/text.ts';
 
 export const MEMBERS_FILE = '/var/lib/rigger/members.json';
 
@@ -14,14 +15,7 @@ export const MEMBERS_FILE = '/var/lib/rigger/members.json';
 export const MEMBERS_PROBE = `cat ${MEMBERS_FILE} 2>/dev/null || true`;
 
 export function parseMembers(text: string): string[] {
-  const t = text.trim();
-  if (!t) return [];
-  try {
-    const v = JSON.parse(t) as { hosts?: unknown };
-    return Array.isArray(v.hosts) ? v.hosts.filter((h): h is string => typeof h === 'string') : [];
-  } catch {
-    return [];
-  }
+  return stringListIn(text, 'hosts');
 }
 
 /** Writes the list (sorted) atomically. */

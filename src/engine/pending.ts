@@ -5,6 +5,7 @@
  */
 import { shQuote } from '../transport/types.ts';
 import type { TaskContext } from './types.ts';
+import { stringListIn } from '../core/text.ts';
 
 export const PENDING_FILE = '/var/lib/rigger/pending-handlers.json';
 
@@ -12,14 +13,7 @@ export const PENDING_FILE = '/var/lib/rigger/pending-handlers.json';
 export const PENDING_PROBE = `cat ${PENDING_FILE} 2>/dev/null || true`;
 
 export function parsePending(text: string): string[] {
-  const t = text.trim();
-  if (!t) return [];
-  try {
-    const v = JSON.parse(t) as { handlers?: unknown };
-    return Array.isArray(v.handlers) ? v.handlers.filter((h): h is string => typeof h === 'string') : [];
-  } catch {
-    return [];
-  }
+  return stringListIn(text, 'handlers');
 }
 
 /** Writes the set (or removes the file when empty). */
