@@ -27,7 +27,7 @@ describe('unhonoured Ansible connection vars', () => {
     ['ansible_connection=docker', 'ansible_connection', 'ssh or local'],
     ['ansible_ssh_pipelining=True', 'ansible_ssh_pipelining', 'not a connection var rigger honours'],
   ])('%s on a host line is refused', async (assignment, field, words) => {
-    const dir = tmpInventory({ hosts: `[db]\npg1 ansible_host=10.0.0.1 ${assignment}\n` });
+    const dir = tmpInventory({ hosts: `[db]\npg1 ansible_host=198.51.100.1 ${assignment}\n` });
     const e = await errorOf(() => loadInventory(dir, { env }));
     expect(e.message).toContain(`host pg1: ${field}: `);
     expect(e.message).toContain(words);
@@ -73,10 +73,10 @@ describe('unhonoured Ansible connection vars', () => {
   it('honoured vars, become_user root, become_method sudo and python_interpreter load', async () => {
     const dir = tmpInventory({
       hosts:
-        '[db]\npg1 ansible_host=10.0.0.1 ansible_port=2222 ansible_user=admin ansible_become=yes ansible_become_user=root ansible_become_method=sudo ansible_python_interpreter=/usr/bin/python3 ansible_connection=ssh ansible_timeout=5\n',
+        '[db]\npg1 ansible_host=198.51.100.1 ansible_port=2222 ansible_user=admin ansible_become=yes ansible_become_user=root ansible_become_method=sudo ansible_python_interpreter=/usr/bin/python3 ansible_connection=ssh ansible_timeout=5\n',
     });
     const inv = await loadInventory(dir, { env });
-    expect(inv.hosts.get('pg1')!.connection).toMatchObject({ address: '10.0.0.1', port: 2222, user: 'admin', become: true, connectTimeoutMs: 5000, transport: 'ssh' });
+    expect(inv.hosts.get('pg1')!.connection).toMatchObject({ address: '198.51.100.1', port: 2222, user: 'admin', become: true, connectTimeoutMs: 5000, transport: 'ssh' });
     expect(inv.hosts.get('pg1')!.vars).toEqual({});
   });
 });

@@ -44,11 +44,11 @@ const site: Playbook = {
 
 const HOSTS = `
 hosts:
-  pg1: { address: 10.0.1.11 }
-  pg2: { address: 10.0.1.12 }
-  pg3: { address: 10.0.1.13 }
-  lb1: { address: 10.0.1.21 }
-  lb2: { address: 10.0.1.22 }
+  pg1: { address: 192.0.2.11 }
+  pg2: { address: 192.0.2.12 }
+  pg3: { address: 192.0.2.13 }
+  lb1: { address: 192.0.2.21 }
+  lb2: { address: 192.0.2.22 }
   backup1: { address: backup1.example.net }
 groups:
   postgres: { hosts: [pg1, pg2, pg3] }
@@ -67,7 +67,7 @@ patroni:
 `;
 
 const BALANCERS = `
-keepalived: { virtualIp: 10.0.1.10, prefix: 24 }
+keepalived: { virtualIp: 192.0.2.10, prefix: 24 }
 `;
 
 /** The problems planPlaybook reports for an inventory made of `files` over the good base. */
@@ -162,7 +162,7 @@ describe('top-level var keys', () => {
 
 describe('addresses and networks', () => {
   it('host addresses are IPs or host names', async () => {
-    const dir = tmpInventory({ 'hosts.yml': 'hosts:\n  a: { address: "10.0.1.300" }\n  b: { address: "db_1.example" }\n  c: { address: "db1.example.net" }\n  d: { address: "fd00::5" }\n' });
+    const dir = tmpInventory({ 'hosts.yml': 'hosts:\n  a: { address: "192.0.2.300" }\n  b: { address: "db_1.example" }\n  c: { address: "db1.example.net" }\n  d: { address: "fd00::5" }\n' });
     const e = await loadInventory(dir).catch((x: unknown) => x as Error);
     expect(e).toBeInstanceOf(Error);
     expect((e as Error).message).toContain('host a: address: expected an IPv4/IPv6 address or a DNS host name');
@@ -181,7 +181,7 @@ describe('addresses and networks', () => {
   it('patroni.address, etcd.address and the virtual IP are typed', async () => {
     const { problems } = await plan({
       'host_vars/pg1.yml': 'patroni: { address: "10.0.1" }\netcd: { address: "pg 1" }\n',
-      'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.1.256 }\n',
+      'group_vars/balancers.yml': 'keepalived: { virtualIp: 192.0.2.256 }\n',
     });
     expect(problems.some((p) => p.startsWith('host_vars/pg1.yml: host pg1: patroni.address: expected an IPv4/IPv6 address or a DNS host name'))).toBe(true);
     expect(problems.some((p) => p.startsWith('host_vars/pg1.yml: host pg1: etcd.address: expected'))).toBe(true);
@@ -207,7 +207,7 @@ describe('cross-checks between roles', () => {
 
   it('ports colliding on a host that plays several roles', async () => {
     const dir = HOSTS.replace('balancers: { hosts: [lb1, lb2] }', 'balancers: { hosts: [pg1, pg2] }');
-    const { problems } = await plan({ 'hosts.yml': dir, 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.1.10 }\nhaproxy: { primaryPort: 5432 }\n' });
+    const { problems } = await plan({ 'hosts.yml': dir, 'group_vars/balancers.yml': 'keepalived: { virtualIp: 192.0.2.10 }\nhaproxy: { primaryPort: 5432 }\n' });
     expect(problems).toContain('group_vars/postgres.yml: hosts pg1, pg2: port 5432: haproxy.primaryPort and patroni.postgresql.port would both listen on it; give one another port');
     const etcdClash = await plan({ 'group_vars/etcd.yml': 'etcd: { clientPort: 8008 }\n' });
     expect(etcdClash.problems[0]).toMatch(/hosts pg1, pg2, pg3: port 8008: patroni\.restapi\.port and etcd\.clientPort would both listen on it/);
@@ -229,13 +229,13 @@ describe('cross-checks between roles', () => {
   });
 
   it('the virtual IP: outside the lab subnet an error, outside the balancers\' network a warning', async () => {
-    const lab = await plan({ 'group_vars/all.yml': 'lab: { subnet: 10.0.1.0/24 }\n', 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.9.10 }\n' });
-    expect(lab.problems).toContain('group_vars/balancers.yml: hosts lb1, lb2: keepalived.virtualIp: 10.0.9.10 is outside the subnet 10.0.1.0/24 (lab.subnet): no client on it could reach it');
-    const taken = await plan({ 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.1.13 }\n' });
-    expect(taken.problems).toEqual(['group_vars/balancers.yml: hosts lb1, lb2: keepalived.virtualIp: 10.0.1.13 is the address of host pg3; pick a free address']);
+    const lab = await plan({ 'group_vars/all.yml': 'lab: { subnet: 192.0.2.0/24 }\n', 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.9.10 }\n' });
+    expect(lab.problems).toContain('group_vars/balancers.yml: hosts lb1, lb2: keepalived.virtualIp: 10.0.9.10 is outside the subnet 192.0.2.0/24 (lab.subnet): no client on it could reach it');
+    const taken = await plan({ 'group_vars/balancers.yml': 'keepalived: { virtualIp: 192.0.2.13 }\n' });
+    expect(taken.problems).toEqual(['group_vars/balancers.yml: hosts lb1, lb2: keepalived.virtualIp: 192.0.2.13 is the address of host pg3; pick a free address']);
     const net = await plan({ 'group_vars/balancers.yml': 'keepalived: { virtualIp: 10.0.9.10 }\n' });
     expect(net.problems).toEqual([]);
-    expect(net.warnings.join('\n')).toContain("does not contain lb1's address 10.0.1.21");
+    expect(net.warnings.join('\n')).toContain("does not contain lb1's address 192.0.2.21");
   });
 
   it('HAProxy routes to the ports Patroni listens on', async () => {
@@ -249,7 +249,7 @@ describe('cross-checks between roles', () => {
 describe('Ansible inventories keep their other vars', () => {
   it('only a top-level key close to a known one is refused there', async () => {
     const dir = tmpInventory({
-      'hosts': '[postgres]\npg1 ansible_host=10.0.1.11\n',
+      'hosts': '[postgres]\npg1 ansible_host=192.0.2.11\n',
       'group_vars/postgres.yml': `${PATRONI}ntp_servers: [a]\npatrony: { scope: x }\n`,
     });
     const inv = await loadInventory(dir);
