@@ -8,6 +8,7 @@
  */
 import { shQuote } from '../transport/types.ts';
 import { stringListIn } from '../core/text.ts';
+import type { Host } from '../inventory/types.ts';
 
 export const MEMBERS_FILE = '/var/lib/rigger/members.json';
 
@@ -35,4 +36,36 @@ export function unreachableNewcomers(unreachable: string[], known: ReadonlySet<s
 /** Whether a host's recorded list already says exactly `hosts`. */
 export function sameMembers(recorded: string[], hosts: ReadonlySet<string>): boolean {
   return recorded.length === hosts.size && recorded.every((h) => hosts.has(h));
+}
+
+export interface MembershipCheck<H> {
+  /** The targets reached, with their connection and records. */
+  reached: H[];
+  /** Unreachable targets no reachable host records as a member, with why they are unreachable. */
+  newcomers: Array<{ host: Host; error: string }>;
+}
+
+/** Reaches every target; the unreachable ones nobody knows are newcomers the run must not add. */
+export async function checkMembership<H extends { members: string[] }>(targets: Host[], reach: (h: Host) => Promise<H>, describe: (e: unknown) => string): Promise<MembershipCheck<H>> {
+  const results = await Promise.all(targets.map((host) => reach(host).then((handle) => ({ host, handle }), (e: unknown) => ({ host, error: describe(e) }))));
+  const reached = results.flatMap((r) => ('handle' in r ? [r.handle] : []));
+  const down = results.flatMap((r) => ('error' in r ? [{ host: r.host, error: r.error }] : []));
+  const known = new Set(reached.flatMap((h) => h.members));
+  const names = new Set(unreachableNewcomers(down.map((d) => d.host.name), known));
+  return { reached, newcomers: down.filter((d) => names.has(d.host.name)) };
+}
+
+/** Why the run stopped, for the recap. */
+export function newcomersMessage(names: string[]): string {
+  return (
+    `${names.join(', ')} cannot be reached and ${names.length === 1 ? 'is' : 'are'} not yet a member of the cluster: ` +
+    'every other host would be configured with it (HAProxy backends, pg_hba, pgBackRest, etcd, keepalived peers). Nothing was changed; ' +
+    'make it reachable, or take it out of the inventory, and run again.'
+  );
+}
+
+/** Where the record changes after a run that reached `reached`: each such host and the body to write. */
+export function membersToWrite<H extends { members: string[]; host: { name: string } }>(reached: H[]): { hosts: H[]; body: string } {
+  const all = new Set([...reached.map((h) => h.host.name), ...reached.flatMap((h) => h.members)]);
+  return { hosts: reached.filter((h) => !sameMembers(h.members, all)), body: membersBody(all) };
 }

@@ -14,8 +14,8 @@ import { TaskError, type Delegate, type TaskContext } from './types.ts';
 import { createTaskContext } from './context.ts';
 import { RunState } from './run-state.ts';
 import { lockHosts, needsRunLock, takeRunLock, type RunLock, type RunLockOptions } from './run-lock.ts';
-import { healLeftovers } from './undo.ts';
-import { membersBody, sameMembers, unreachableNewcomers, writeMembersScript } from './membership.ts';
+import { healLeftovers, healMessage } from './undo.ts';
+import { checkMembership, membersToWrite, newcomersMessage, writeMembersScript } from './membership.ts';
 import { BarrierGroup } from './barrier.ts';
 import { HandlerTable, type HandlerDef } from './handlers.ts';
 import { runEntries, runHandlers, type HostPlayEnv, type TaskEntry } from './host-runner.ts';
@@ -145,10 +145,7 @@ class Runner {
     this.#emit({ type: 'run-start', playbook: this.pb.name, hosts: [...all], check: !!this.opts.check });
     for (const w of planWarnings(this.planned)) {
       const host = w.hosts.find((h) => all.has(h));
-      if (host) {
-        this.#recap.get(host)!.warnings.push(w.message);
-        this.#emit({ type: 'warn', host, message: w.message });
-      }
+      if (host) this.#warn(host, w.message);
     }
     let lock: RunLock | undefined;
     try {
@@ -183,43 +180,35 @@ class Runner {
    */
   async #membershipStops(): Promise<boolean> {
     if (this.opts.lock === false || this.pb.readOnly) return false;
-    const targets = lockHosts(this.pb, this.inv);
-    const reached = await Promise.all(targets.map((h) => this.#pool.get(h).then((x) => x, (e: unknown) => ({ host: h, error: redact(errorText(e)) }))));
-    this.#targets = reached.filter((r): r is HostHandle => 'transport' in r);
-    const down = reached.filter((r): r is { host: Host; error: string } => 'error' in r);
-    if (down.length === 0) return false;
-    const known = new Set(this.#targets.flatMap((h) => h.members));
-    const newcomers = unreachableNewcomers(down.map((d) => d.host.name), known);
+    const { reached, newcomers } = await checkMembership(lockHosts(this.pb, this.inv), (h) => this.#pool.get(h), (e) => redact(errorText(e)));
+    this.#targets = reached;
     if (newcomers.length === 0) return false;
-    for (const d of down.filter((x) => newcomers.includes(x.host.name))) {
+    for (const d of newcomers) {
       const r = this.#recap.get(d.host.name) ?? emptyRecap();
       r.unreachable = true;
       this.#recap.set(d.host.name, r);
       this.#emit({ type: 'unreachable', play: '(membership check)', host: d.host.name, error: d.error });
     }
-    this.#abort(
-      `${newcomers.join(', ')} cannot be reached and ${newcomers.length === 1 ? 'is' : 'are'} not yet a member of the cluster: ` +
-        'every other host would be configured with it (HAProxy backends, pg_hba, pgBackRest, etcd, keepalived peers). Nothing was changed; ' +
-        'make it reachable, or take it out of the inventory, and run again.',
-    );
+    this.#abort(newcomersMessage(newcomers.map((d) => d.host.name)));
     return true;
   }
 
   /** After the run: the reachable targets recorded as members on each of them, where that changes the record. */
   async #recordMembers(): Promise<void> {
-    if (this.opts.check || this.#targets.length === 0) return;
-    const hosts = new Set([...this.#targets.map((h) => h.host.name), ...this.#targets.flatMap((h) => h.members)]);
-    const body = membersBody(hosts);
-    await Promise.all(this.#targets.filter((h) => !sameMembers(h.members, hosts)).map((h) => h.exec(writeMembersScript(), { stdin: body }).catch(() => undefined)));
+    if (this.opts.check) return;
+    const { hosts, body } = membersToWrite(this.#targets);
+    await Promise.all(hosts.map((h) => h.exec(writeMembersScript(), { stdin: body }).catch(() => undefined)));
+  }
+
+  #warn(host: string, message: string): void {
+    this.#recap.get(host)?.warnings.push(message);
+    this.#emit({ type: 'warn', host, message });
   }
 
   /** The run lock before the first task, unless --check or a read-only playbook; a refusal stops the run. */
   async #takeLock(): Promise<RunLock | undefined> {
     if (this.opts.lock === false || !needsRunLock(this.pb, this.opts.check)) return undefined;
-    const warn = (host: string, message: string) => {
-      this.#recap.get(host)?.warnings.push(message);
-      this.#emit({ type: 'warn', host, message });
-    };
+    const warn = (host: string, message: string) => this.#warn(host, message);
     const { lock, refused } = await takeRunLock(this.pb, this.inv, this.opts.lock ?? {}, (h) => this.#pool.connected(h), {
       warn,
       lost: (reason) => this.#abort(reason),
@@ -336,19 +325,7 @@ class Runner {
     h.healed ??= (async () => {
       if (h.leftovers.length === 0) return;
       const report = !!this.opts.check || !!this.pb.readOnly;
-      const name = h.host.name;
-      for (const o of await healLeftovers(h, h.leftovers, report)) {
-        const when = `run ${o.record.run} at ${o.record.at}`;
-        const m = redact(
-          o.done
-            ? `put back what an interrupted run left: ${o.record.what} (${when})`
-            : o.error !== undefined
-              ? `could not put back what an interrupted run left: ${o.record.what} (${when}): ${o.error}`
-              : `an interrupted run left: ${o.record.what} (${when}); the next run that changes things puts it back`,
-        );
-        this.#recap.get(name)?.warnings.push(m);
-        this.#emit({ type: 'warn', host: name, message: m });
-      }
+      for (const o of await healLeftovers(h, h.leftovers, report)) this.#warn(h.host.name, redact(healMessage(o)));
     })();
     return h.healed;
   }
@@ -369,11 +346,7 @@ class Runner {
         barrier: (n) => barrier.arrive(name, n),
         delegate: (n) => this.#delegate(n),
         log: (message) => this.#emit({ type: 'log', host: name, message: redact(message) }),
-        warn: (message) => {
-          const m = redact(message);
-          this.#recap.get(name)!.warnings.push(m);
-          this.#emit({ type: 'warn', host: name, message: m });
-        },
+        warn: (message) => this.#warn(name, redact(message)),
       });
     const hostCtx = base();
     const roleCtx = new Map<string, RoleContext<unknown>>();

@@ -77,6 +77,14 @@ export async function temporarily<T>(host: Remote, rec: { id: string; what: stri
 
 export type HealOutcome = { record: UndoRecord; done: boolean; error?: string };
 
+/** What the recap says of one leftover. */
+export function healMessage(o: HealOutcome): string {
+  const when = `run ${o.record.run} at ${o.record.at}`;
+  if (o.done) return `put back what an interrupted run left: ${o.record.what} (${when})`;
+  if (o.error !== undefined) return `could not put back what an interrupted run left: ${o.record.what} (${when}): ${o.error}`;
+  return `an interrupted run left: ${o.record.what} (${when}); the next run that changes things puts it back`;
+}
+
 /** Puts back what interrupted runs left (or, with `report`, only says what it would). */
 export async function healLeftovers(host: Remote, records: UndoRecord[], report: boolean): Promise<HealOutcome[]> {
   const out: HealOutcome[] = [];
