@@ -10,6 +10,9 @@ import { definePlay, definePlaybook, parallel } from '../src/engine/play.ts';
 import { clusterState } from '../roles/patroni/live.ts';
 import { routedTo, serverStates } from '../roles/haproxy/live.ts';
 import { holdsVip } from '../roles/keepalived/live.ts';
+import haproxy from '../roles/haproxy/index.ts';
+import keepalived from '../roles/keepalived/index.ts';
+import { varsOf } from '../src/toolkit/index.ts';
 
 const members: RunTask = {
   kind: 'run',
@@ -32,13 +35,18 @@ const routes: RunTask = {
   name: 'haproxy routes and virtual IP',
   inCheckMode: 'run',
   run: async (ctx) => {
-    const states = await serverStates(ctx);
-    const vip = (ctx.host.vars.keepalived as { virtualIp?: string } | undefined)?.virtualIp;
-    const holds = vip ? await holdsVip(ctx, vip) : false;
+    const hv = varsOf(haproxy, ctx.host, ctx.inventory);
+    const states = await serverStates(ctx, hv.adminSocket);
+    // Asked of keepalived itself: a configured VIP with keepalived stopped is no standby.
+    const kv = ctx.host.vars['keepalived'] !== undefined ? varsOf(keepalived, ctx.host, ctx.inventory) : undefined;
+    const running = kv ? (await ctx.exec('systemctl is-active --quiet keepalived.service')).code === 0 : false;
+    const holds = kv && running ? await holdsVip(ctx, kv.virtualIp) : false;
+    const out = states.filter((x) => (x.backend === hv.primaryName || x.backend === hv.replicaName) && x.admin !== 'ready').map((x) => `${x.server} ${x.admin.toUpperCase()} in ${x.backend}`);
     ctx.log(
-      `5000 (writes) -> ${routedTo(states, 'postgres_primary').join(', ') || 'NONE'}; ` +
-        `5001 (reads) -> ${routedTo(states, 'postgres_replicas').join(', ') || 'NONE'}` +
-        (vip ? `; ${holds ? `holds the virtual IP ${vip}` : 'standby for the virtual IP'}` : ''),
+      `${hv.primaryPort} (writes) -> ${routedTo(states, hv.primaryName).join(', ') || 'NONE'}; ` +
+        `${hv.replicaPort} (reads) -> ${routedTo(states, hv.replicaName).join(', ') || 'NONE'}` +
+        (out.length ? `; OUT OF POOL: ${out.join(', ')}` : '') +
+        (kv ? `; ${!running ? `keepalived NOT RUNNING (virtual IP ${kv.virtualIp})` : holds ? `holds the virtual IP ${kv.virtualIp}` : 'standby for the virtual IP'}` : ''),
     );
     return { changed: false };
   },
