@@ -193,45 +193,6 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     figures.push(`upgrade.ts with nothing to do: ${secs(again.wallMs)} wall (engine ${secs(again.recap.durationMs)}, package lists refreshed)`);
   }, 600_000);
 
-  it('a lowered max_connections: upgrade.ts restarts the leader first, in place, then the standbys follow', async () => {
-    const c0 = await cluster('pg1');
-    const leader = leaderOf(c0);
-    const apiPassword = readFileSync(join(lab.secretsDir, 'patroni-api'), 'utf8').trim();
-    // As a DBA would (patronictl edit-config): the DCS setting lowered, no restart yet.
-    const patch = await lab.ssh(leader, 'curl -sS -K -', {
-      input: [
-        'url = "http://127.0.0.1:8008/config"',
-        'request = "PATCH"',
-        `user = ${curlConfigString(`patroni:${apiPassword}`)}`,
-        'header = "Content-Type: application/json"',
-        `data = ${curlConfigString(JSON.stringify({ postgresql: { parameters: { max_connections: 150 } } }))}`,
-        'write-out = "%{http_code}"',
-        '',
-      ].join('\n'),
-      timeoutMs: 30_000,
-    });
-    expect(patch.stdout.trim().slice(-3), patch.stdout + patch.stderr).toBe('200');
-    await eventually('the leader to report pending_restart', () => cluster(leader), (c) => c.members.find((m) => m.name === leader)?.pendingRestart === true, 60_000);
-    const before = await postmasters();
-    const r = await run('playbooks/upgrade.ts');
-    expect(r.recap.ok, failures(r)).toBe(true);
-    const rolled = r.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);
-    expect(rolled[0], 'the leader first').toBe(leader);
-    expect([...rolled].sort()).toEqual(DB);
-    const after = await postmasters();
-    for (const h of DB) expect(after[h]!.pid, `${h} restarted`).not.toBe(before[h]!.pid);
-    for (const h of DB.filter((x) => x !== leader)) expect(after[h]!.start, `${h} after the leader`).toBeGreaterThanOrEqual(after[leader]!.start);
-    for (const h of DB) expect(await inside(h, "cd / && runuser -u postgres -- psql -X -A -t -c 'show max_connections'"), h).toBe('150');
-    const c = await settled('a healthy cluster', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
-    expect(leaderOf(c), 'no switchover: restarted in place').toBe(leader);
-    // The inventory's value back (site.ts raises it again, replicas first).
-    const site = await run('playbooks/site.ts');
-    expect(site.recap.ok, failures(site)).toBe(true);
-    for (const h of DB) expect(await inside(h, "cd / && runuser -u postgres -- psql -X -A -t -c 'show max_connections'"), h).toBe('200');
-    await settled('a healthy cluster', 120_000);
-    figures.push(`lowered max_connections: upgrade.ts restarted ${rolled.join(', ')} (leader first, in place) in ${secs(r.wallMs)}`);
-  }, 600_000);
-
   /** Watches every member's state (as the first answering member reports it) until stopped: what was ever seen. */
   function watchStates(): { stop(): Promise<Set<string>> } {
     const seen = new Set<string>();
@@ -258,7 +219,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
 
   const maxConnections = (h: string) => inside(h, "cd / && runuser -u postgres -- psql -X -A -t -c 'show max_connections'");
 
-  it('max_connections raised then lowered through site.ts and upgrade.ts under load: raises go replicas first, lowers the leader first; no standby crashes, no write lost', async () => {
+  it('max_connections raised and lowered through site.ts and upgrade.ts under load: raises go replicas first, lowers the leader first; no standby crashes, no write lost, no failed read', async () => {
     const c0 = await settled('a healthy cluster', 120_000);
     const leader = leaderOf(c0);
     const replicas = DB.filter((h) => h !== leader);
@@ -282,21 +243,36 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
       await settled('a healthy cluster after the raise', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
       steps.push(`site.ts raise 200 -> 300 ${secs(raise.wallMs)}`);
 
-      // 2. Raised in the DCS by hand (patronictl edit-config), rolled by upgrade.ts: replicas first, the leader last.
-      const patch = await lab.ssh(leader, 'curl -sS -K -', {
-        input: [
-          'url = "http://127.0.0.1:8008/config"',
-          'request = "PATCH"',
-          `user = ${curlConfigString(`patroni:${apiPassword}`)}`,
-          'header = "Content-Type: application/json"',
-          `data = ${curlConfigString(JSON.stringify({ postgresql: { parameters: { max_connections: 350 } } }))}`,
-          'write-out = "%{http_code}"',
-          '',
-        ].join('\n'),
-        timeoutMs: 30_000,
-      });
-      expect(patch.stdout.trim().slice(-3), patch.stdout + patch.stderr).toBe('200');
-      await eventually('every member to report pending_restart', () => cluster(leader), (c) => c.members.every((m) => m.pendingRestart), 60_000);
+      // 2. Lowered in the DCS by hand (patronictl edit-config), rolled by upgrade.ts: the leader first, in place.
+      const editConfig = async (on: string, value: number) => {
+        const patch = await lab.ssh(on, 'curl -sS -K -', {
+          input: [
+            'url = "http://127.0.0.1:8008/config"',
+            'request = "PATCH"',
+            `user = ${curlConfigString(`patroni:${apiPassword}`)}`,
+            'header = "Content-Type: application/json"',
+            `data = ${curlConfigString(JSON.stringify({ postgresql: { parameters: { max_connections: value } } }))}`,
+            'write-out = "%{http_code}"',
+            '',
+          ].join('\n'),
+          timeoutMs: 30_000,
+        });
+        expect(patch.stdout.trim().slice(-3), patch.stdout + patch.stderr).toBe('200');
+        await eventually('every member to report pending_restart', () => cluster(on), (c) => c.members.every((m) => m.pendingRestart), 60_000);
+      };
+      await editConfig(leader, 250);
+      const down = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false']);
+      expect(down.recap.ok, failures(down)).toBe(true);
+      const lowered = down.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);
+      expect([...lowered].sort()).toEqual(DB);
+      expect(lowered[0], 'a lowering: the leader first').toBe(leader);
+      for (const h of DB) expect(await maxConnections(h), h).toBe('250');
+      const c1 = await settled('a healthy cluster after the rolled lowering', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+      expect(leaderOf(c1), 'no switchover: the leader restarted in place').toBe(leader);
+      steps.push(`upgrade.ts lower 300 -> 250 (${lowered.join(', ')}) ${secs(down.wallMs)}`);
+
+      // 3. Raised in the DCS by hand, rolled by upgrade.ts: replicas first, the leader last.
+      await editConfig(leader, 350);
       const up = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false']);
       expect(up.recap.ok, failures(up)).toBe(true);
       const rolled = up.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);
@@ -304,9 +280,9 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
       expect(rolled[rolled.length - 1], 'a raise: the leader last').toBe(leader);
       for (const h of DB) expect(await maxConnections(h), h).toBe('350');
       const c2 = await settled('a healthy cluster after the rolled raise', 120_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
-      steps.push(`upgrade.ts raise 300 -> 350 (${rolled.join(', ')}) ${secs(up.wallMs)}`);
+      steps.push(`upgrade.ts raise 250 -> 350 (${rolled.join(', ')}) ${secs(up.wallMs)}`);
 
-      // 3. Lowered through site.ts (the inventory's 200): the leader restarts first, in place.
+      // 4. Lowered through site.ts (the inventory's 200): the leader restarts first, in place.
       const lead2 = leaderOf(c2);
       before = await postmasters();
       const lower = await run('playbooks/site.ts');
