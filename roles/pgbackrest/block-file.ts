@@ -54,24 +54,19 @@ export function blockFile(spec: BlockFileSpec): OpTask {
       if (exists && who !== `${spec.owner}:${spec.group}`) changes.push(`owner ${who} -> ${spec.owner}:${spec.group}`);
       if (exists && mode !== wantMode) changes.push(`mode ${mode} -> ${spec.mode}`);
       if (changes.length === 0) return { change: false };
+      const tmp = shQuote(`${spec.path}.rigger-tmp`);
       return {
         change: true,
         summary: `${spec.path}: ${changes.join(', ')}`,
         ...(wanted !== current ? { diff: unifiedDiff(spec.path, current, wanted) } : {}),
-        async apply(c) {
-          const tmp = shQuote(`${spec.path}.rigger-tmp`);
-          const r = await c.exec(
-            [
-              'umask 077',
-              `cat > ${tmp}`,
-              `chown ${shQuote(`${spec.owner}:${spec.group}`)} ${tmp}`,
-              `chmod ${shQuote(spec.mode)} ${tmp}`,
-              `mv -f ${tmp} ${path}`,
-            ].join(' && '),
-            { stdin: wanted },
-          );
-          if (r.code !== 0) throw new TaskError(`writing ${spec.path} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
-        },
+        commands: [
+          {
+            script: ['umask 077', `cat > ${tmp}`, `chown ${shQuote(`${spec.owner}:${spec.group}`)} ${tmp}`, `chmod ${shQuote(spec.mode)} ${tmp}`, `mv -f ${tmp} ${path}`].join(' && '),
+            stdin: wanted,
+            what: `writing ${spec.path}`,
+            failure: { style: 'inline', lines: 5 },
+          },
+        ],
       };
     },
   };

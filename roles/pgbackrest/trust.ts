@@ -57,16 +57,18 @@ export function sshIdentity(side: Side, hostName: string): OpTask {
       return {
         change: true,
         summary: hasKey ? `${dir}: owner/mode -> ${side.user} 0700` : `generate ${key} (ed25519)`,
-        async apply(c) {
-          await c.run(
-            [
+        commands: [
+          {
+            script: [
+              'set -e',
               `g=$(id -gn ${shQuote(side.user)})`,
               `install -d -m 0700 -o ${shQuote(side.user)} -g "$g" ${shQuote(dir)}`,
               `chown ${shQuote(side.user)}:"$g" ${shQuote(dir)} && chmod 0700 ${shQuote(dir)}`,
               `if [ ! -f ${shQuote(key)} ]; then runuser -u ${shQuote(side.user)} -- ssh-keygen -q -t ed25519 -N '' -C ${shQuote(`${side.user}@${hostName}`)} -f ${shQuote(key)}; fi`,
             ].join('\n'),
-          );
-        },
+            what: `the SSH key of ${side.user}`,
+          },
+        ],
       };
     },
   };

@@ -39,25 +39,25 @@ function watchdogDevice(v: SoftdogVars): OpTask {
         return {
           change: true,
           summary: `modprobe ${v.module}${p.ownerExists ? `; ${v.device} -> ${v.owner}:${v.group} ${v.mode}` : ''}`,
-          async apply(c) {
-            const dev = shQuote(v.device);
-            await c.run(
-              [
+          commands: [
+            {
+              script: [
                 `modprobe ${shQuote(v.module)}`,
                 // udev creates the node asynchronously; give it up to 5 s.
-                `i=0; while [ ! -c ${dev} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done`,
-                `[ -c ${dev} ] || { echo "${v.module} loaded but ${v.device} did not appear" >&2; exit 1; }`,
+                `i=0; while [ ! -c ${shQuote(v.device)} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done`,
+                `[ -c ${shQuote(v.device)} ] || { echo "${v.module} loaded but ${v.device} did not appear" >&2; exit 1; }`,
                 ...(p.ownerExists ? [fixOwnerScript(v)] : []),
               ].join('\n'),
-            );
-          },
+              what: `modprobe ${v.module}`,
+            },
+          ],
         };
       }
       if (p.ownerExists && ownershipDiffers(p, v)) {
         return {
           change: true,
           summary: `${v.device}: ${p.owner} ${p.mode} -> ${v.owner}:${v.group} ${v.mode}`,
-          apply: async (c) => void (await c.run(fixOwnerScript(v))),
+          commands: [{ script: fixOwnerScript(v), what: `setting the owner and mode of ${v.device}` }],
         };
       }
       return { change: false, message: `${v.device} ready` };

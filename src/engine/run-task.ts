@@ -22,10 +22,9 @@ export async function settleOp(ctx: TaskContext, op: OpTask, probe: ProbeOutput)
   });
 }
 
-/** Makes a planned change: its commands, or (escape hatch) its apply closure. */
+/** Makes a planned change: runs its commands. */
 export async function applyPlan(ctx: TaskContext, plan: Extract<OpPlan, { change: true }>): Promise<void> {
-  if (plan.apply) await plan.apply(ctx);
-  else await runOpCommands(ctx, plan.commands);
+  await runOpCommands(ctx, plan.commands);
 }
 
 export async function runOp(ctx: TaskContext, op: OpTask): Promise<TaskResult> {

@@ -115,17 +115,6 @@ export type OpPlan =
   | (OpChangeBase & {
       /** The change as data, run in order (none in check mode); the first failure fails the task. */
       commands: OpCommand[];
-      apply?: never;
-    })
-  | (OpChangeBase & {
-      /**
-       * Escape hatch: a change that is code, not data. No op in src/ops needs it; steps written
-       * inside roles (pgbackrest's key exchange, softdog's device wait) and the engine tests' toy
-       * ops still use it, and it stays until they say their change as commands. Not called in
-       * check mode. Throw to fail the task.
-       */
-      apply(ctx: TaskContext): Promise<void>;
-      commands?: never;
     });
 
 interface TaskBase {

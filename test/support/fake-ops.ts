@@ -12,9 +12,7 @@ export function defineFakeOp(key: string, value: string, extra: Partial<Pick<OpT
         : {
             change: true,
             summary: `${key}: ${p.code === 0 ? p.stdout : '(unset)'} -> ${value}`,
-            apply: async (ctx) => {
-              await ctx.run(`set ${key} ${value}`);
-            },
+            commands: [{ script: `set ${key} ${value}`, what: `set ${key}` }],
           },
     ...extra,
   };
