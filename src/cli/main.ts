@@ -161,7 +161,7 @@ async function run(args: RunArgs, inv: Awaited<ReturnType<typeof loadInventory>>
       const hosts = Object.fromEntries(
         Object.entries(recap.hosts).map(([n, h]) => [n, { ok: h.ok, changed: h.changed, failed: h.failed, skipped: h.skipped, unreachable: h.unreachable, warnings: h.warnings }]),
       );
-      process.stdout.write(redact(JSON.stringify({ ok: recap.ok, durationMs: recap.durationMs, hosts, ...(recap.aborted ? { aborted: recap.aborted } : {}) })) + '\n');
+      process.stdout.write(redact(JSON.stringify({ ok: recap.ok, durationMs: recap.durationMs, hosts, ...(recap.aborted ? { aborted: recap.aborted } : {}), ...(recap.refused ? { refused: recap.refused } : {}) })) + '\n');
     }
     return caught ? 128 + osConstants.signals[caught] : exitCode(recap);
   } finally {
