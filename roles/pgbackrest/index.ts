@@ -125,6 +125,7 @@ export const pgbackrest = defineRole({
               return `${h.name} ${digest ?? 'absent'} ${JSON.stringify(keys ?? null)}`;
             }),
           ),
+          (c) => dbHosts.filter((h) => c.shared.get(confDigestKey(v.stanza, h.name)) === undefined).map((h) => h.name),
         ),
       );
       if (v.initialFullBackup) tasks.push(initialBackup(v));
