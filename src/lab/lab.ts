@@ -10,7 +10,7 @@ import { ensureImage, MIRROR, pruneImages } from './image.ts';
 import type { Instance } from './instance.ts';
 import { writeInventory } from './inventory.ts';
 import { withLock } from './lock.ts';
-import { bridgeExists, ensureNetwork, resolveMirror, teardownNetwork } from './network.ts';
+import { bridgeExists, ensureNetwork, removeStaleVeths, resolveMirror, teardownNetwork } from './network.ts';
 import { ensurePrerequisites, requireRoot } from './prereqs.ts';
 import { isAlive } from './proc.ts';
 import { LabError, run, waitFor, type RunResult } from './run.ts';
@@ -101,6 +101,8 @@ async function bringUp(inst: Instance, specs: readonly HostSpec[], image: string
   return Promise.all(
     specs.map(async (spec) => {
       const wasRunning = !booting.includes(spec);
+      // A veth left by this host's last container would make nspawn fail ("File exists").
+      if (!wasRunning) for (const n of await removeStaleVeths(inst, spec.name)) log(`${spec.name}: removed the stale veth ${n} of its last container`);
       const ref = bootHost(inst, spec.name);
       // `up` means reachable: a host left partitioned (by a test that failed halfway) is healed.
       if (wasRunning && (await isPartitioned(inst, spec.name))) {

@@ -4,7 +4,7 @@
  * mirror (and nothing else outside the lab). Every rule carries the instance's comment tag,
  * so `down` removes exactly the rules it added and nobody else's.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { knownInstances, STATE_ROOT, type Instance } from './instance.ts';
 import { LabError, check, run } from './run.ts';
@@ -105,7 +105,26 @@ export async function ensureNetwork(inst: Instance, mirrorIps: readonly string[]
 }
 
 /** Removes what ensureNetwork made; safe to call when some or all of it is missing. */
+/**
+ * The host sides of this instance's veth pairs (vb-<inst>-<host>) that outlive their stopped
+ * containers: the kernel drops a pair with its container's namespace, which this machine's PID 1
+ * (reaping late) can keep for over a minute, and booting the host again then fails ("Failed to
+ * add new veth interfaces ... File exists"). Deleting our side deletes the pair. `only`: one host.
+ */
+export async function removeStaleVeths(inst: Instance, only?: string): Promise<string[]> {
+  const prefix = `vb-${inst.name}-`;
+  let names: string[] = [];
+  try {
+    names = readdirSync('/sys/class/net').filter((n) => n.startsWith(prefix) && (only === undefined || n === `${prefix}${only}`.slice(0, 15)));
+  } catch {
+    return [];
+  }
+  for (const n of names) await run(['ip', 'link', 'del', 'dev', n]);
+  return names;
+}
+
 export async function teardownNetwork(inst: Instance): Promise<void> {
+  await removeStaleVeths(inst);
   await removeRules(inst);
   if (await bridgeExists(inst.bridge)) await check(['ip', 'link', 'del', 'dev', inst.bridge]);
   const othersUp = [];
