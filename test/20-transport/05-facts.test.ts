@@ -26,10 +26,10 @@ link=lo
 link=eth0
 link=veth1@if7
 addr=1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
-addr=2: eth0    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\\       valid_lft forever preferred_lft forever
-addr=2: eth0    inet 10.0.0.100/32 scope global eth0\\       valid_lft forever preferred_lft forever
+addr=2: eth0    inet 192.0.2.5/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever preferred_lft forever
+addr=2: eth0    inet 192.0.2.100/32 scope global eth0\\       valid_lft forever preferred_lft forever
 addr=2: eth0    inet6 fe80::1/64 scope link \\       valid_lft forever preferred_lft forever
-route=default via 10.0.0.1 dev eth0 proto static onlink
+route=default via 192.0.2.1 dev eth0 proto static onlink
 user=root
 `;
 
@@ -46,12 +46,12 @@ describe('parseFacts', () => {
       virtualization: { type: 'kvm', container: false },
       cpus: 4,
       memoryMb: 7940,
-      defaultIpv4: { interface: 'eth0', address: '10.0.0.5', gateway: '10.0.0.1' },
+      defaultIpv4: { interface: 'eth0', address: '192.0.2.5', gateway: '192.0.2.1' },
       user: 'root',
     });
     expect(f.interfaces).toEqual([
       { name: 'lo', ipv4: ['127.0.0.1'], ipv6: [] },
-      { name: 'eth0', ipv4: ['10.0.0.5', '10.0.0.100'], ipv6: ['fe80::1'] },
+      { name: 'eth0', ipv4: ['192.0.2.5', '192.0.2.100'], ipv6: ['fe80::1'] },
       { name: 'veth1', ipv4: [], ipv6: [] },
     ]);
   });
@@ -78,7 +78,7 @@ user=deploy
     expect(f.os).toMatchObject({ family: 'rhel', id: 'rocky', codename: 'blue' });
     expect(f.packageManager).toBe('dnf');
     expect(f.virtualization).toEqual({ type: 'lxc', container: true });
-    expect(f.defaultIpv4).toEqual({ interface: 'eth0', address: '', gateway: '10.0.0.1' });
+    expect(f.defaultIpv4).toEqual({ interface: 'eth0', address: '', gateway: '192.0.2.1' });
     expect(f.interfaces).toEqual([{ name: 'eth0', ipv4: [], ipv6: [] }]);
   });
 
