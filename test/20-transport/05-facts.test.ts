@@ -71,7 +71,7 @@ virt.pid1Container=lxc
 cpus=2
 memKb=2048000
 link=eth0
-procroute=eth0 0100000A
+procroute=eth0 010200C0
 user=deploy
 `);
     expect(f.fqdn).toBe('db2');
