@@ -3,7 +3,7 @@
  * authorized_keys / known_hosts): the block's lines are decided at plan time (after the
  * hosts exchanged keys), everything outside the markers is kept byte for byte.
  */
-import { TaskError, type OpTask, type TaskContext } from '../../src/engine/types.ts';
+import type { OpTask, TaskContext } from '../../src/engine/types.ts';
 import { unifiedDiff } from '../../src/ops/unified-diff.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { BLOCK_BEGIN, BLOCK_END, withManagedBlock } from './render.ts';

@@ -242,11 +242,11 @@ class Runner {
 
   /** Hosts planned in more than one of these branches. */
   #overlap(branches: Step[]): string[] {
-    const seen = new Map<string, number>();
+    const branchesOf = new Map<string, Set<number>>();
     branches.forEach((b, i) => {
-      for (const p of plays([b])) for (const h of this.planned.get(p)?.hosts ?? []) if (seen.has(h.name) && seen.get(h.name) !== i) seen.set(h.name, -1); else if (!seen.has(h.name)) seen.set(h.name, i);
+      for (const p of plays([b])) for (const h of this.planned.get(p)?.hosts ?? []) branchesOf.set(h.name, (branchesOf.get(h.name) ?? new Set()).add(i));
     });
-    return [...seen].filter(([, i]) => i === -1).map(([h]) => h).sort();
+    return [...branchesOf].filter(([, s]) => s.size > 1).map(([h]) => h).sort();
   }
 
   #abort(reason: string): void {

@@ -13,7 +13,7 @@ import { withLock } from './lock.ts';
 import { bridgeExists, ensureNetwork, removeStaleVeths, resolveMirror, teardownNetwork } from './network.ts';
 import { ensurePrerequisites, requireRoot } from './prereqs.ts';
 import { isAlive } from './proc.ts';
-import { LabError, run, waitFor, type RunResult } from './run.ts';
+import { LabError, waitFor, type RunResult } from './run.ts';
 import { ensureSecrets } from './secrets.ts';
 import { ensureClientKey, hostPublicKey, sshRun, writeKnownHosts, type KnownHost } from './ssh.ts';
 import {

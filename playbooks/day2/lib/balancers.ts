@@ -5,7 +5,7 @@
  */
 import { TaskError, type Delegate, type TaskContext } from '../../../src/engine/types.ts';
 import { shQuote } from '../../../src/transport/types.ts';
-import { runtimeScript, serverStates, setServerState, type AdminState, type ServerState } from '../../../roles/haproxy/live.ts';
+import { runtimeScript, serverStates, type AdminState, type ServerState } from '../../../roles/haproxy/live.ts';
 import { waitUntil } from '../../../src/toolkit/index.ts';
 import { setPoolState } from '../../../roles/haproxy/exports.ts';
 import type { Balancer } from './context.ts';

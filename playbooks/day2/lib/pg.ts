@@ -9,8 +9,6 @@ import { shQuote } from '../../../src/transport/types.ts';
 import type { Remote } from '../../../src/toolkit/index.ts';
 import { localQuery } from '../../../roles/patroni/sql.ts';
 
-export { localQuery };
-
 const FIELD = '\x1f';
 
 export interface ReplicaLink {
