@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { shQuote } from '../transport/types.ts';
 import { TaskError, type OpCommand, type OpFailure, type OpPlan, type OpTask } from '../engine/types.ts';
 import { runOpCommands } from '../engine/op-commands.ts';
+import { aptLockPrelude } from './apt-lock.ts';
 import { parseSpec, taskBase, type OpCommon } from './common.ts';
 
 const PackageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?$/, 'expected a Debian package name');
@@ -26,13 +27,15 @@ const LISTS_MAX_AGE_MIN = 60;
 const APT_FAILURE: OpFailure = { style: 'tail', lines: 15 };
 /**
  * No deadline on apt itself: a deadline runs the script under `timeout -s KILL` on the host, and
- * dpkg killed mid-unpack leaves packages half-configured. Its waits are bounded inside: the
- * dpkg lock (DPkg::Lock::Timeout) and the mirror (Acquire timeouts, apt's defaults).
+ * dpkg killed mid-unpack leaves packages half-configured. Its waits are bounded inside: every
+ * apt/dpkg lock (rigger_apt, apt-lock.ts; DPkg::Lock::Timeout) and the mirror (Acquire
+ * timeouts, apt's defaults).
  */
+const LOCKED = `${aptLockPrelude()}\n`;
 
 /** Prints `@@dpkg-interrupted` when an earlier dpkg run was cut short (what `dpkg --configure -a` finishes). */
 const INTERRUPTED_PROBE = `if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || [ -n "$(dpkg --audit 2>/dev/null)" ]; then echo '@@dpkg-interrupted'; fi`;
-const FINISH_DPKG: OpCommand = { script: 'DEBIAN_FRONTEND=noninteractive dpkg --configure -a --force-confdef --force-confold', what: 'dpkg --configure -a', failure: APT_FAILURE };
+const FINISH_DPKG: OpCommand = { script: `${LOCKED}export DEBIAN_FRONTEND=noninteractive\nrigger_apt dpkg --configure -a --force-confdef --force-confold`, what: 'dpkg --configure -a', failure: APT_FAILURE };
 
 /** Prints `stale=yes|no`: no fresh package lists (update stamps older than an hour, or none at all). */
 const STALE_PROBE = [
@@ -130,7 +133,7 @@ export function packages(o: PackagesOptions): OpTask {
       if (latest && spec.updateCache && !ctx.check && /^stale=yes$/m.test(dpkgOut ?? '')) {
         // `latest` means the newest the mirror has: stale lists would hide it.
         // Runs while planning (not in check mode): the candidates it brings decide the change.
-        await runOpCommands(ctx, [{ script: `DEBIAN_FRONTEND=noninteractive apt-get ${APT_OPTS} update`, what: 'apt-get update', failure: APT_FAILURE }]);
+        await runOpCommands(ctx, [{ script: `${LOCKED}export DEBIAN_FRONTEND=noninteractive\nrigger_apt apt-get ${APT_OPTS} update`, what: 'apt-get update', failure: APT_FAILURE }]);
         ctx.log('apt lists were older than 1 h: refreshed them (apt-get update)');
         candidates = parsePolicy(await ctx.run(`LC_ALL=C apt-cache policy ${quoted}`));
       }
@@ -168,13 +171,13 @@ export function packages(o: PackagesOptions): OpTask {
 }
 
 function removeScript(names: string[]): string {
-  return `DEBIAN_FRONTEND=noninteractive apt-get ${APT_OPTS} -y remove ${names.map(shQuote).join(' ')}`;
+  return `${LOCKED}export DEBIAN_FRONTEND=noninteractive\nrigger_apt apt-get ${APT_OPTS} -y remove ${names.map(shQuote).join(' ')}`;
 }
 
 /** The install script: refresh lists only when needed, then one apt-get install. */
 export function installScript(install: string[], pinned: boolean, updateCache: boolean): string {
   const names = install.map((n) => n.split('=')[0]!);
-  const lines = ['set -e', 'export DEBIAN_FRONTEND=noninteractive'];
+  const lines = ['set -e', 'export DEBIAN_FRONTEND=noninteractive', aptLockPrelude()];
   if (updateCache) {
     lines.push(
       STALE_PROBE.replace('echo stale=no; else echo stale=yes;', 'update=0; else update=1;'),
@@ -182,11 +185,11 @@ export function installScript(install: string[], pinned: boolean, updateCache: b
       `  c=$(LC_ALL=C apt-cache policy "$p" 2>/dev/null | sed -n 's/^ *Candidate: *//p')`,
       `  case "$c" in ''|'(none)') update=1 ;; esac`,
       'done',
-      `if [ "$update" = 1 ]; then apt-get ${APT_OPTS} update >&2; fi`,
+      `if [ "$update" = 1 ]; then rigger_apt apt-get ${APT_OPTS} update >&2; fi`,
     );
   }
   lines.push(
-    `apt-get ${APT_OPTS} -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold${pinned ? ' --allow-downgrades' : ''} install ${install.map(shQuote).join(' ')}`,
+    `rigger_apt apt-get ${APT_OPTS} -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold${pinned ? ' --allow-downgrades' : ''} install ${install.map(shQuote).join(' ')}`,
   );
   return lines.join('\n');
 }

@@ -4,6 +4,7 @@
  * disks have room for that.
  */
 import { TaskError } from '../../../src/engine/types.ts';
+import { aptLockPrelude } from '../../../src/ops/apt-lock.ts';
 import { shQuote } from '../../../src/transport/types.ts';
 import { stateKeys, type Remote, type RunState } from '../../../src/toolkit/index.ts';
 
@@ -68,6 +69,8 @@ async function aptArgs(remote: Remote, v: RolloutVars, stack: string[]): Promise
 }
 
 const APT_ENV = 'LANG=C LC_ALL=C DEBIAN_FRONTEND=noninteractive';
+/** rigger_apt waits for every apt/dpkg lock (bounded, naming the holder); the env for the functions it runs. */
+const LOCKED = `${aptLockPrelude()}\nexport LANG=C LC_ALL=C DEBIAN_FRONTEND=noninteractive\n`;
 
 /**
  * Simulates the upgrade. The package lists are refreshed first when asked, once per host and
@@ -79,7 +82,8 @@ export async function planUpgrade(remote: Remote & { host: { name: string }; sha
   const refreshed = listsRefreshedKey(remote.host.name);
   if (v.refreshPackageLists && !remote.shared.has(refreshed)) {
     remote.shared.set(refreshed, true);
-    const u = await remote.exec(`${APT_ENV} apt-get update -qq`, { timeoutMs: 300_000 });
+    // Room for rigger_apt's lock wait (up to 300 s) before the update itself.
+    const u = await remote.exec(`${LOCKED}rigger_apt apt-get update -qq`, { timeoutMs: 600_000 });
     if (u.code !== 0) throw new TaskError(`apt-get update failed: ${(u.stderr || u.stdout).trim().split('\n').slice(-3).join(' ')}`);
   }
   const sim = await remote.exec(`${APT_ENV} apt-get -s -q ${args}`, { timeoutMs: 120_000 });
@@ -120,8 +124,8 @@ export async function requireRoom(remote: Remote, plan: UpgradePlan, paths: stri
 export async function applyUpgrade(remote: Remote, args: string): Promise<void> {
   // No deadline: dpkg killed mid-unpack leaves half-configured packages on a drained member.
   // An earlier run's interrupted dpkg is finished first.
-  const finish = `if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || [ -n "$(dpkg --audit 2>/dev/null)" ]; then ${APT_ENV} dpkg --configure -a --force-confdef --force-confold >&2 || exit 1; fi`;
-  const r = await remote.exec(`${finish}\n${APT_ENV} apt-get -y -q -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${args}`);
+  const finish = `if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || [ -n "$(dpkg --audit 2>/dev/null)" ]; then rigger_apt dpkg --configure -a --force-confdef --force-confold >&2 || exit 1; fi`;
+  const r = await remote.exec(`${LOCKED}${finish}\nrigger_apt apt-get -y -q -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${args}`);
   if (r.code !== 0) throw new TaskError(`apt-get ${args} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`);
 }
 
