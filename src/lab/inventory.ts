@@ -1,8 +1,11 @@
 /**
  * Writes the instance's inventory in rigger's own YAML format: connection defaults (the lab
- * key and known_hosts), hosts with their addresses, groups, and the lab's vars.
+ * key and known_hosts), hosts with their addresses, groups, and the lab's vars. Instance `lab`
+ * has its group_vars in the repo (inventories/lab); any other gets the same, with its own
+ * secret files and bridge.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Document, YAMLMap } from 'yaml';
 import type { Instance } from './instance.ts';
 import { hostAddress, type HostSpec } from './topology.ts';
@@ -36,9 +39,40 @@ export function renderInventory(inst: Instance, hosts: readonly HostSpec[]): str
   return doc.toString({ lineWidth: 0 });
 }
 
+/** inventories/lab/group_vars for another instance: chrony from its bridge, Patroni's secrets from its files. */
+export function renderGroupVars(inst: Instance): Record<string, string> {
+  const secret = (name: string) => ({ secret: { file: join(inst.secretsDir, name) } });
+  const doc = (comment: string, value: unknown) => {
+    const d = new Document(value);
+    d.commentBefore = ` ${comment}`;
+    return d.toString({ lineWidth: 0 });
+  };
+  return {
+    'all.yml': doc(`Written by \`npm run lab -- up\` (instance ${inst.name}). chrony cannot set the clock in a container: configured, with a warning.`, {
+      chrony: { pools: [], servers: [{ host: inst.gateway }] },
+    }),
+    'postgres.yml': doc(`Written by \`npm run lab -- up\` (instance ${inst.name}): the lab's secret files.`, {
+      patroni: {
+        restapi: { password: secret('patroni-api') },
+        authentication: { superuser: { password: secret('pg-superuser') }, replication: { password: secret('pg-replication') }, rewind: { password: secret('pg-rewind') } },
+      },
+    }),
+  };
+}
+
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
 export function writeInventory(inst: Instance, hosts: readonly HostSpec[]): void {
   mkdirSync(inst.inventoryDir, { recursive: true });
-  const tmp = `${inst.inventoryPath}.tmp`;
-  writeFileSync(tmp, renderInventory(inst, hosts));
-  renameSync(tmp, inst.inventoryPath);
+  writeAtomically(inst.inventoryPath, renderInventory(inst, hosts));
+  // The shared instance's group_vars are in the repo.
+  if (inst.inventoryDir.startsWith(`${inst.dir}/`)) {
+    const dir = join(inst.inventoryDir, 'group_vars');
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(renderGroupVars(inst))) writeAtomically(join(dir, name), text);
+  }
 }

@@ -20,7 +20,7 @@ import {
   bootHost, destroyHost, findNspawn, hardKill, hostMemoryKib, hostPaths, instanceNspawns, isPartitioned, leaderOf,
   nsExec, powerOff, prepareHost, removeNspawnLock, setPartitioned, unmountAll, waitBooted, type BootState, type Identity,
 } from './host.ts';
-import { defaultGroups, defaultTopology, hostAddress, pickAddress, readState, writeState, type HostSpec, type LabState } from './topology.ts';
+import { defaultGroups, hostAddress, pickAddress, readState, topologyHosts, writeState, type HostSpec, type LabState, type Topology } from './topology.ts';
 
 export type Log = (message: string) => void;
 const MIRROR_HOST = new URL(MIRROR).hostname;
@@ -33,11 +33,20 @@ export interface HostReport {
 
 // ---------------------------------------------------------------- up / add / start
 
-export async function up(inst: Instance, log: Log): Promise<HostReport[]> {
+export interface UpOptions {
+  /** Only at the first `up`: a later one keeps the instance's, and refuses a different one. */
+  topology?: Topology;
+}
+
+export async function up(inst: Instance, log: Log, opts: UpOptions = {}): Promise<HostReport[]> {
   await ensurePrerequisites(log);
   return withLock(inst.lockPath, `lab instance ${inst.name}`, async () => {
     const image = await ensureImage(log);
-    const state = readState(inst) ?? { hosts: defaultTopology(), mirror: [] };
+    const state = readState(inst) ?? { topology: opts.topology ?? 'default', hosts: topologyHosts(opts.topology ?? 'default'), mirror: [] };
+    const has = state.topology ?? 'default';
+    if (opts.topology && opts.topology !== has) {
+      throw new LabError(`lab instance ${inst.name} has the ${has} topology, not ${opts.topology}`, `${envPrefix(inst)}npm run lab -- down, then up --topology ${opts.topology}`);
+    }
     const id = await identity(inst, state);
     writeState(inst, state);
     await ensureNetwork(inst, state.mirror);

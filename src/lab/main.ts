@@ -8,10 +8,11 @@ import * as lab from './lab.ts';
 import { requireRoot } from './prereqs.ts';
 import { LabError } from './run.ts';
 import { sshOptions } from './ssh.ts';
-import { GROUP_NAME, HOST_NAME } from './topology.ts';
+import { GROUP_NAME, HOST_NAME, TOPOLOGIES, TopologySchema, type Topology } from './topology.ts';
 
 const USAGE = `usage: npm run lab -- <verb> [args]     (instance: RIGGER_LAB, default "lab")
-  up                          bring the lab up (idempotent; builds the base image once)
+  up [--topology NAME]        bring the lab up (idempotent; builds the base image once); the
+                              topology (default, colocated) is chosen at the first up and kept
   down                        remove every host, mount, link and NAT rule of the instance
   status [--json]             hosts, state, memory
   add HOST [--groups g1,g2]   boot one more host and add it to the inventory
@@ -42,6 +43,14 @@ function groupsArg(args: string[]): string[] | undefined {
   return groups;
 }
 
+function topologyArg(args: string[]): Topology | undefined {
+  const i = args.indexOf('--topology');
+  if (i < 0) return undefined;
+  const t = TopologySchema.safeParse(args[i + 1]);
+  if (!t.success) throw new LabError(`bad topology ${JSON.stringify(args[i + 1] ?? '')}: one of ${TOPOLOGIES.join(', ')}`);
+  return t.data;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;
   if (!verb || verb === 'help' || verb === '--help' || verb === '-h') {
@@ -57,7 +66,8 @@ async function main(argv: string[]): Promise<number> {
   const t0 = Date.now();
   switch (verb) {
     case 'up': {
-      const hosts = await lab.up(inst, note);
+      const topology = topologyArg(args);
+      const hosts = await lab.up(inst, note, topology ? { topology } : {});
       say(`lab ${inst.name} up in ${secs(t0)}: ${hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
       say(`inventory: ${inst.inventoryPath}`);
       return 0;

@@ -1,6 +1,7 @@
 /**
- * Which hosts an instance has: the default topology, then hosts added with `lab add`. Kept
- * in <state>/lab.json so `up` boots the same set again and `add` picks a free address.
+ * Which hosts an instance has: a topology preset chosen at its first `up`, then hosts added
+ * with `lab add`. Kept in <state>/lab.json so `up` boots the same set again and `add` picks a
+ * free address.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,7 +20,14 @@ export const HostSpecSchema = z.object({
 });
 export type HostSpec = z.infer<typeof HostSpecSchema>;
 
+/** default: etcd on the database hosts, two balancer hosts; colocated: balancers on the database hosts, etcd on its own. */
+export const TOPOLOGIES = ['default', 'colocated'] as const;
+export const TopologySchema = z.enum(TOPOLOGIES);
+export type Topology = z.infer<typeof TopologySchema>;
+
 const LabStateSchema = z.object({
+  /** Absent in a lab.json written before presets existed: the default one. */
+  topology: TopologySchema.optional(),
   hosts: z.array(HostSpecSchema),
   /** Mirror addresses the hosts were given in /etc/hosts (NAT lets them through). */
   mirror: z.array(z.string()),
@@ -36,6 +44,24 @@ export function defaultTopology(): HostSpec[] {
     { name: 'lb2', last: 22, groups: ['balancers'] },
     { name: 'backup1', last: 31, groups: ['backup'] },
   ];
+}
+
+/** The usual 3-node shape: HAProxy + keepalived on the database hosts, a dedicated etcd quorum. */
+export function colocatedTopology(): HostSpec[] {
+  const db = ['postgres', 'balancers'];
+  return [
+    { name: 'pg1', last: 11, groups: db },
+    { name: 'pg2', last: 12, groups: db },
+    { name: 'pg3', last: 13, groups: db },
+    { name: 'etcd1', last: 41, groups: ['etcd'] },
+    { name: 'etcd2', last: 42, groups: ['etcd'] },
+    { name: 'etcd3', last: 43, groups: ['etcd'] },
+    { name: 'backup1', last: 31, groups: ['backup'] },
+  ];
+}
+
+export function topologyHosts(t: Topology): HostSpec[] {
+  return t === 'colocated' ? colocatedTopology() : defaultTopology();
 }
 
 /** Last octets never given to a host: the gateway, the keepalived VIP. */

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadInventory } from '../../src/inventory/index.ts';
 import type { Instance } from '../../src/lab/instance.ts';
-import { renderInventory } from '../../src/lab/inventory.ts';
+import { renderInventory, writeInventory } from '../../src/lab/inventory.ts';
 import { checkMirror } from '../../src/lab/prereqs.ts';
 import { LabError } from '../../src/lab/run.ts';
 import { ensureSecrets, LAB_SECRETS } from '../../src/lab/secrets.ts';
-import { defaultGroups, defaultTopology, pickAddress } from '../../src/lab/topology.ts';
+import { colocatedTopology, defaultGroups, defaultTopology, pickAddress, topologyHosts } from '../../src/lab/topology.ts';
 
 function fakeInstance(dir: string): Instance {
   return {
@@ -64,6 +64,38 @@ describe('lab inventory', () => {
       expect(pg2.groups).toEqual(expect.arrayContaining(['postgres', 'etcd']));
       expect(inv.hosts.get('lb1')!.vars).toMatchObject({ keepalived: { virtualIp: '10.213.9.100', prefix: 24 }, lab: { instance: 'unit', subnet: '10.213.9.0/24' } });
       expect(inv.groups.get('backup')!.hosts).toEqual(['backup1']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('lab topologies', () => {
+  it('colocated: balancers on the database hosts, etcd on three hosts of its own, a backup host', () => {
+    expect(topologyHosts('default')).toEqual(defaultTopology());
+    const hosts = topologyHosts('colocated');
+    expect(hosts).toEqual(colocatedTopology());
+    const inGroup = (g: string) => hosts.filter((h) => h.groups.includes(g)).map((h) => h.name);
+    expect(inGroup('postgres')).toEqual(['pg1', 'pg2', 'pg3']);
+    expect(inGroup('balancers')).toEqual(['pg1', 'pg2', 'pg3']);
+    expect(inGroup('etcd')).toEqual(['etcd1', 'etcd2', 'etcd3']);
+    expect(inGroup('backup')).toEqual(['backup1']);
+    // `lab add pg4` still finds its slot.
+    expect(pickAddress('pg4', new Set(hosts.map((h) => h.last)))).toBe(14);
+  });
+
+  it('an instance other than lab gets group_vars with its own secret files and bridge, and the inventory loads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-topo-'));
+    try {
+      const inst = fakeInstance(dir);
+      ensureSecrets(inst.secretsDir);
+      writeInventory(inst, colocatedTopology());
+      const inv = await loadInventory(inst.inventoryDir);
+      const pg1 = inv.hosts.get('pg1')!;
+      expect(pg1.groups).toEqual(expect.arrayContaining(['postgres', 'balancers']));
+      expect(pg1.vars).toMatchObject({ chrony: { servers: [{ host: '10.213.9.1' }] }, keepalived: { virtualIp: '10.213.9.100' } });
+      expect(readFileSync(join(inst.inventoryDir, 'group_vars', 'postgres.yml'), 'utf8')).toContain(`file: ${join(inst.secretsDir, 'pg-superuser')}`);
+      expect(inv.hosts.get('etcd1')!.groups.filter((g) => g !== 'all')).toEqual(['etcd']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -2,6 +2,9 @@
  * The lab for tests: `ensureLab()` brings the instance up (idempotent: the first lab test file
  * of a run boots it, later ones find it up in about a second) and returns a handle to reach
  * its hosts. The instance is RIGGER_LAB (default `lab`, the one the suite shares).
+ * A file that needs another shape asks for its own instance and topology
+ * (`ensureLab({ instance: 'topo', topology: 'colocated' })`) and brings it down at its end
+ * (`handle.down()`), so that two labs do not stay up.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -11,7 +14,7 @@ import * as lab from '../../src/lab/lab.ts';
 import { overlaySupported } from '../../src/lab/prereqs.ts';
 import type { RunResult } from '../../src/lab/run.ts';
 import { sshRun } from '../../src/lab/ssh.ts';
-import { readState, hostAddress } from '../../src/lab/topology.ts';
+import { readState, hostAddress, type Topology } from '../../src/lab/topology.ts';
 
 export type { RunResult };
 export type LabFault = 'stop' | 'start' | 'kill' | 'partition' | 'heal';
@@ -43,19 +46,33 @@ export interface LabHandle {
   isRunning(host: string): boolean;
   /** Path on the control machine of a file in the host's filesystem (readable while stopped). */
   hostFile(host: string, path: string): string;
+  /** `lab down` of this instance (hosts, network, state; the image and secrets stay). */
+  down(): Promise<void>;
+}
+
+export interface LabRequest {
+  /** Default: RIGGER_LAB, else `lab`. */
+  instance?: string;
+  /** Chosen when the instance is first brought up; an instance up with another one is refused. */
+  topology?: Topology;
 }
 
 const quiet = (m: string) => process.stderr.write(`lab: ${m}\n`);
-let pending: Promise<LabHandle> | undefined;
+const pending = new Map<string, Promise<LabHandle>>();
 
-export function ensureLab(): Promise<LabHandle> {
-  pending ??= (async () => {
-    const inst = await resolveInstance(instanceName());
-    if (!inst) throw new Error('unreachable: resolveInstance allocates');
-    await lab.up(inst, quiet);
-    return handle(inst);
-  })();
-  return pending;
+export function ensureLab(req: LabRequest = {}): Promise<LabHandle> {
+  const name = req.instance ?? instanceName();
+  let p = pending.get(name);
+  if (!p) {
+    p = (async () => {
+      const inst = await resolveInstance(name);
+      if (!inst) throw new Error('unreachable: resolveInstance allocates');
+      await lab.up(inst, quiet, req.topology ? { topology: req.topology } : {});
+      return handle(inst);
+    })();
+    pending.set(name, p);
+  }
+  return p;
 }
 
 function handle(inst: Instance): LabHandle {
@@ -98,6 +115,11 @@ function handle(inst: Instance): LabHandle {
     },
     isRunning: (host) => lab.leaderPid(inst, host) !== null,
     hostFile: (host, path) => join(hostPaths(inst, host).root, path),
+    async down() {
+      pending.delete(inst.name);
+      await lab.down(inst, quiet);
+      refresh();
+    },
   };
 }
 
