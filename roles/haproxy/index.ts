@@ -30,7 +30,9 @@ const serversReady = step({
       if (ctx.check) return { changed: false, message: 'HAProxy not running yet' };
       throw e;
     }
-    const off = states.filter((s) => (s.backend === v.primaryName || s.backend === v.replicaName) && s.admin !== 'ready');
+    // A server the new config drops (a member being removed) stays as it is until the reload.
+    const kept = new Set(hostsOf(ctx.inventory, v.backendGroup).map((h) => h.name));
+    const off = states.filter((s) => (s.backend === v.primaryName || s.backend === v.replicaName) && s.admin !== 'ready' && kept.has(s.server));
     if (off.length === 0) return { changed: false };
     if (!ctx.check) for (const s of off) await setServerState(ctx, s.backend, s.server, 'ready', v.adminSocket);
     return { changed: true, summary: `set ready: ${off.map((s) => `${s.server} in ${s.backend} (was ${s.admin.toUpperCase()})`).join(', ')}` };

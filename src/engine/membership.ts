@@ -64,8 +64,11 @@ export function newcomersMessage(names: string[]): string {
   );
 }
 
-/** Where the record changes after a run that reached `reached`: each such host and the body to write. */
-export function membersToWrite<H extends { members: string[]; host: { name: string } }>(reached: H[]): { hosts: H[]; body: string } {
-  const all = new Set([...reached.map((h) => h.host.name), ...reached.flatMap((h) => h.members)]);
+/**
+ * Where the record changes after a run that reached `reached`: each such host and the body to
+ * write. Hosts the run took out of the cluster (`gone`, departing.ts) leave the record.
+ */
+export function membersToWrite<H extends { members: string[]; host: { name: string } }>(reached: H[], gone: ReadonlySet<string> = new Set()): { hosts: H[]; body: string } {
+  const all = new Set([...reached.map((h) => h.host.name), ...reached.flatMap((h) => h.members)].filter((n) => !gone.has(n)));
   return { hosts: reached.filter((h) => !sameMembers(h.members, all)), body: membersBody(all) };
 }

@@ -62,6 +62,12 @@ export interface Playbook {
    * alongside a run that holds it. Its tasks must be read-only; nothing checks that.
    */
   readOnly?: boolean;
+  /**
+   * 'limit': --limit names hosts this run takes out of the cluster (remove.ts). Every play runs
+   * on the other hosts, against the inventory without them (departing.ts); steps reach them
+   * through ctx.delegate and `ctx.inventory.departing`.
+   */
+  departing?: 'limit';
 }
 
 export function definePlay(play: Omit<Play, 'kind'>): Play {
@@ -82,7 +88,7 @@ export function sequence(...steps: Step[]): Step {
 }
 
 /** `definePlaybook('site', ...steps)`, or `definePlaybook({ name: 'status', readOnly: true }, ...steps)`. */
-export function definePlaybook(name: string | { name: string; readOnly?: boolean }, ...steps: Step[]): Playbook {
+export function definePlaybook(name: string | { name: string; readOnly?: boolean; departing?: 'limit' }, ...steps: Step[]): Playbook {
   if (typeof name === 'string') return { kind: 'playbook', name, steps };
-  return { kind: 'playbook', name: name.name, steps, ...(name.readOnly ? { readOnly: true } : {}) };
+  return { kind: 'playbook', name: name.name, steps, ...(name.readOnly ? { readOnly: true } : {}), ...(name.departing ? { departing: name.departing } : {}) };
 }

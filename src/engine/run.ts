@@ -25,6 +25,7 @@ import { errorText } from './run-task.ts';
 import { InputError } from '../core/errors.ts';
 import { groupVarsIssues, resolveRoleVars, unknownTopLevelKeys, type VarsIssue } from './vars.ts';
 import { crossCheck, type PlanWarning } from './cross-checks.ts';
+import { runScope } from './departing.ts';
 import { emptyRecap, type EngineEvent, type HostRecap, type Reporter, type RunRecap } from './events.ts';
 
 export interface RunOptions {
@@ -55,7 +56,8 @@ export interface PlannedPlay {
 }
 
 /** Validates the whole playbook against the inventory. Throws InputError listing every problem. */
-export function planPlaybook(pb: Playbook, inv: Inventory, limit?: string): Map<Play, PlannedPlay> {
+export function planPlaybook(pb: Playbook, full: Inventory, fullLimit?: string): Map<Play, PlannedPlay> {
+  const { inv, limit } = runScope(pb, full, fullLimit);
   const problems: string[] = [];
   const varsIssues: VarsIssue[] = [];
   const planned = new Map<Play, PlannedPlay>();
@@ -112,7 +114,7 @@ export function plays(steps: Step[]): Play[] {
 
 /** `planned`: the plan the caller already made with planPlaybook (same limit), so it is made once. */
 export async function runPlaybook(pb: Playbook, inv: Inventory, opts: RunOptions, planned = planPlaybook(pb, inv, opts.limit)): Promise<RunRecap> {
-  return new Runner(pb, inv, planned, opts).run();
+  return new Runner(pb, runScope(pb, inv, opts.limit).inv, planned, opts).run();
 }
 
 class Runner {
@@ -196,7 +198,7 @@ class Runner {
   /** After the run: the reachable targets recorded as members on each of them, where that changes the record. */
   async #recordMembers(): Promise<void> {
     if (this.opts.check) return;
-    const { hosts, body } = membersToWrite(this.#targets);
+    const { hosts, body } = membersToWrite(this.#targets, new Set(this.inv.departing?.keys()));
     await Promise.all(hosts.map((h) => h.exec(writeMembersScript(), { stdin: body }).catch(() => undefined)));
   }
 
@@ -424,7 +426,7 @@ class Runner {
 
   /** A peer host over the run's pool; its failures are the delegating task's, named after the peer. */
   async #delegate(name: string): Promise<Delegate> {
-    const host = this.inv.hosts.get(name);
+    const host = this.inv.hosts.get(name) ?? this.inv.departing?.get(name);
     if (!host) throw new TaskError(`cannot delegate to ${name}: no such host in ${this.inv.source}`);
     let h: HostHandle;
     try {

@@ -61,4 +61,10 @@ export interface Inventory {
   groups: Map<string, Group>;
   /** Which form it was loaded from: an Ansible inventory also carries vars of Ansible's roles. */
   flavor?: 'rigger' | 'ansible';
+  /**
+   * Hosts the run takes out of the cluster (a playbook with `departing: 'limit'`: remove.ts).
+   * They are in no group and not in `hosts`, so every role renders its configs as if they were
+   * gone; steps reach them by name (ctx.delegate) and read them here. See src/engine/departing.ts.
+   */
+  departing?: ReadonlyMap<string, Host>;
 }

@@ -7,7 +7,7 @@ export type { Remote } from './remote.ts';
 export { waitUntil, journalTail, type Poll } from './wait.ts';
 export { settleInside } from './settle.ts';
 export { hostPort, httpUrl } from './address.ts';
-export { hostsOf, hostNamesOf, varsOf, varsOnly, type GroupNeed, type VarsSource } from './inventory.ts';
+export { hostsOf, hostNamesOf, departingHosts, varsOf, varsOnly, type GroupNeed, type VarsSource } from './inventory.ts';
 export { stepsFor, type StepDefinition } from './step.ts';
 export { RunState, stateKey, stateKeys, type StateKey, type Deferred } from '../engine/run-state.ts';
 export { TaskError } from '../core/errors.ts';

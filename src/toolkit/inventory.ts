@@ -27,6 +27,14 @@ export function hostsOf(inv: Inventory, group: string, need?: GroupNeed): Host[]
   return (g?.hosts ?? []).map((n) => inv.hosts.get(n)).filter((h): h is Host => h !== undefined);
 }
 
+/**
+ * Hosts the run takes out of the cluster (remove.ts -l HOST; src/engine/departing.ts): in no
+ * group, so hostsOf never returns them; reach them with ctx.delegate(host.name).
+ */
+export function departingHosts(inv: Inventory): Host[] {
+  return [...(inv.departing?.values() ?? [])];
+}
+
 /** Names of the hosts of `group` in inventory order (a missing group is empty). */
 export function hostNamesOf(inv: Inventory, group: string): string[] {
   return inv.groups.get(group)?.hosts ?? [];
