@@ -1,7 +1,7 @@
 /**
- * The base image every lab host boots from (read-only lower layer of its overlay): Debian
- * bookworm minbase with systemd and sshd, built once with debootstrap and cached outside the
- * repo. It is built in a temp dir and renamed into place when complete, so an interrupted
+ * The base images lab hosts boot from (read-only lower layer of their overlay): Debian minbase
+ * (bookworm for 12, trixie for 13) with systemd and sshd, built once per release with
+ * debootstrap and cached outside the repo. It is built in a temp dir and renamed into place when complete, so an interrupted
  * build is never used. Its path carries a hash of the recipe: change the recipe, get a new
  * image (hosts already created keep the one they were made from).
  */
@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { CACHE_ROOT, STATE_ROOT } from './instance.ts';
 import { withLock } from './lock.ts';
 import { checkMirror } from './prereqs.ts';
+import { RELEASE_NAMES, suiteOf, type Release } from './release.ts';
 import { LabError, check, run } from './run.ts';
 
 export const MIRROR = 'http://deb.debian.org/debian';
-const SUITE = 'bookworm';
 const PACKAGES = [
   'systemd', 'systemd-sysv', 'openssh-server', 'python3', 'iproute2', 'dbus', 'sudo', 'ca-certificates',
   'curl', 'procps', 'less', 'iputils-ping', 'netcat-openbsd', 'gnupg',
@@ -23,21 +23,23 @@ const PACKAGES = [
 const RECIPE_VERSION = 2;
 const MARKER = 'etc/rigger-lab-image';
 
-export function imagePath(): string {
+export function imagePath(release: Release): string {
+  const SUITE = suiteOf(release);
   const hash = createHash('sha256').update(JSON.stringify({ SUITE, PACKAGES, RECIPE_VERSION })).digest('hex').slice(0, 10);
   return join(CACHE_ROOT, `${SUITE}-${hash}`);
 }
 
-export function imageReady(path = imagePath()): boolean {
+export function imageReady(path: string): boolean {
   return existsSync(join(path, MARKER));
 }
 
-export async function ensureImage(log: (m: string) => void): Promise<string> {
-  const final = imagePath();
+export async function ensureImage(release: Release, log: (m: string) => void): Promise<string> {
+  const SUITE = suiteOf(release);
+  const final = imagePath(release);
   if (imageReady(final)) return final;
   return withLock(join(CACHE_ROOT, 'build.lock'), 'the base image build', async () => {
     if (imageReady(final)) return final;
-    await checkMirror(MIRROR);
+    await checkMirror(MIRROR, SUITE);
     removeStaleBuilds();
     const tmp = `${final}.partial-${process.pid}`;
     const logPath = join(CACHE_ROOT, 'debootstrap.log');
@@ -51,7 +53,7 @@ export async function ensureImage(log: (m: string) => void): Promise<string> {
       rmSync(tmp, { recursive: true, force: true });
       throw new LabError(`debootstrap failed (exit ${r.code}):\n${tail}`, `check access to ${MIRROR} from this machine; full log in ${logPath}`);
     }
-    await finalize(tmp);
+    await finalize(tmp, SUITE);
     renameSync(tmp, final);
     pruneImages();
     log(`base image ready in ${Math.round((Date.now() - started) / 1000)} s: ${final}`);
@@ -60,7 +62,7 @@ export async function ensureImage(log: (m: string) => void): Promise<string> {
 }
 
 /** What every host shares; per-host identity (keys, address, hostname) is added per host. */
-async function finalize(root: string): Promise<void> {
+async function finalize(root: string, SUITE: string): Promise<void> {
   // Each host gets its own host keys and machine id, made before its first boot.
   for (const f of readdirSync(join(root, 'etc/ssh'))) if (f.startsWith('ssh_host_')) rmSync(join(root, 'etc/ssh', f));
   writeFileSync(join(root, 'etc/ssh/sshd_config.d/10-rigger-lab.conf'), '# Lab hosts have one host key, made per host.\nHostKey /etc/ssh/ssh_host_ed25519_key\n');
@@ -91,7 +93,8 @@ function removeStaleBuilds(): void {
 
 /** Removes cached images of older recipes that no host (of any instance) sits on any more. */
 export function pruneImages(): string[] {
-  const keep = new Set([imagePath(), ...imagesInUse()]);
+  const keep = new Set([...RELEASE_NAMES.map(imagePath), ...imagesInUse()]);
+  const suites = RELEASE_NAMES.map(suiteOf);
   const removed: string[] = [];
   let entries: string[] = [];
   try {
@@ -101,7 +104,7 @@ export function pruneImages(): string[] {
   }
   for (const d of entries) {
     const path = join(CACHE_ROOT, d);
-    if (!d.startsWith(`${SUITE}-`) || d.includes('.partial-') || keep.has(path)) continue;
+    if (!suites.some((s) => d.startsWith(`${s}-`)) || d.includes('.partial-') || keep.has(path)) continue;
     rmSync(path, { recursive: true, force: true });
     removed.push(path);
   }

@@ -13,6 +13,7 @@ import { withLock } from './lock.ts';
 import { bridgeExists, ensureNetwork, removeStaleVeths, resolveMirror, teardownNetwork } from './network.ts';
 import { ensurePrerequisites, requireRoot } from './prereqs.ts';
 import { isAlive } from './proc.ts';
+import { keptRelease, type Release } from './release.ts';
 import { LabError, waitFor, type RunResult } from './run.ts';
 import { ensureSecrets } from './secrets.ts';
 import { ensureClientKey, hostPublicKey, sshRun, writeKnownHosts, type KnownHost } from './ssh.ts';
@@ -36,13 +37,18 @@ export interface HostReport {
 export interface UpOptions {
   /** Only at the first `up`: a later one keeps the instance's, and refuses a different one. */
   topology?: Topology;
+  /** Debian release, likewise chosen at the first up and kept (a different one is refused). */
+  release?: Release;
 }
 
 export async function up(inst: Instance, log: Log, opts: UpOptions = {}): Promise<HostReport[]> {
   await ensurePrerequisites(log);
   return withLock(inst.lockPath, `lab instance ${inst.name}`, async () => {
-    const image = await ensureImage(log);
-    const state = readState(inst) ?? { topology: opts.topology ?? 'default', hosts: topologyHosts(opts.topology ?? 'default'), mirror: [] };
+    const previous = readState(inst);
+    const state = previous ?? { topology: opts.topology ?? 'default', hosts: topologyHosts(opts.topology ?? 'default'), mirror: [] };
+    // A state from before releases existed was made on bookworm.
+    state.release = keptRelease(inst.name, previous ? releaseOf(previous) : undefined, opts.release);
+    const image = await ensureImage(state.release, log);
     const has = state.topology ?? 'default';
     if (opts.topology && opts.topology !== has) {
       throw new LabError(`lab instance ${inst.name} has the ${has} topology, not ${opts.topology}`, `${envPrefix(inst)}npm run lab -- down, then up --topology ${opts.topology}`);
@@ -68,7 +74,7 @@ export async function add(inst: Instance, name: string, groups: string[] | undef
     } else if (groups) {
       spec.groups = groups;
     }
-    const image = await ensureImage(log);
+    const image = await ensureImage(releaseOf(state), log);
     const id = await identity(inst, state);
     writeState(inst, state);
     await ensureNetwork(inst, state.mirror);
@@ -85,11 +91,21 @@ export async function start(inst: Instance, name: string, log: Log): Promise<Hos
   return withLock(inst.lockPath, `lab instance ${inst.name}`, async () => {
     const state = requireUp(inst, await readUpState(inst));
     const spec = requireHost(state, name);
-    const image = await ensureImage(log);
+    const image = await ensureImage(releaseOf(state), log);
     const id = await identity(inst, state);
     const [report] = await bringUp(inst, [spec], image, id, log);
     return report!;
   });
+}
+
+function releaseOf(state: LabState): Release {
+  return state.release ?? '12';
+}
+
+/** The Debian release of an instance's hosts (null: the instance has no state). */
+export function releaseOfInstance(inst: Instance): Release | null {
+  const state = readState(inst);
+  return state ? releaseOf(state) : null;
 }
 
 async function identity(inst: Instance, state: LabState): Promise<Identity> {

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { instanceName, resolveInstance, type Instance } from './instance.ts';
 import * as lab from './lab.ts';
 import { requireRoot } from './prereqs.ts';
+import { parseRelease } from './release.ts';
 import { LabError } from './run.ts';
 import { sshOptions } from './ssh.ts';
 import { GROUP_NAME, HOST_NAME, TOPOLOGIES, TopologySchema, type Topology } from './topology.ts';
@@ -13,6 +14,7 @@ import { GROUP_NAME, HOST_NAME, TOPOLOGIES, TopologySchema, type Topology } from
 const USAGE = `usage: npm run lab -- <verb> [args]     (instance: RIGGER_LAB, default "lab")
   up [--topology NAME]        bring the lab up (idempotent; builds the base image once); the
                               topology (default, colocated) is chosen at the first up and kept
+  up [--release 12|13]        Debian release of the hosts, likewise chosen at the first up and kept
   down                        remove every host, mount, link and NAT rule of the instance
   status [--json]             hosts, state, memory
   add HOST [--groups g1,g2]   boot one more host and add it to the inventory
@@ -67,7 +69,9 @@ async function main(argv: string[]): Promise<number> {
   switch (verb) {
     case 'up': {
       const topology = topologyArg(args);
-      const hosts = await lab.up(inst, note, topology ? { topology } : {});
+      const r = args.indexOf('--release');
+      const release = r < 0 ? undefined : parseRelease(args[r + 1]);
+      const hosts = await lab.up(inst, note, { ...(topology ? { topology } : {}), ...(release ? { release } : {}) });
       say(`lab ${inst.name} up in ${secs(t0)}: ${hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
       say(`inventory: ${inst.inventoryPath}`);
       return 0;

@@ -2,7 +2,7 @@
  * What the control machine needs before a lab can exist. Missing tools are installed with
  * apt-get; anything that cannot be fixed that way fails with the fix in the message.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { LabError, run } from './run.ts';
 
 /** command -> Debian package that provides it */
@@ -46,6 +46,7 @@ export async function ensurePrerequisites(log: (m: string) => void): Promise<voi
   if (!overlaySupported() && (await run(['modprobe', 'overlay'])).code !== 0) {
     throw new LabError('this kernel has no overlayfs (none in /proc/filesystems, modprobe overlay failed)', 'use a kernel with CONFIG_OVERLAY_FS, or load the module: modprobe overlay');
   }
+  raiseInotifyInstances(log);
   const missing = await missingTools();
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((c) => TOOLS[c]!))];
@@ -66,9 +67,29 @@ export async function ensurePrerequisites(log: (m: string) => void): Promise<voi
   }
 }
 
+const INOTIFY_INSTANCES = '/proc/sys/fs/inotify/max_user_instances';
+/** Enough for a few labs at once: every container's systemd (257 in trixie more so) takes several. */
+const INOTIFY_WANTED = 2048;
+
+/**
+ * Every container runs as root here, so all of them share root's inotify instances (default
+ * 128). A trixie host's PID 1 then fails to boot with "Failed to create control group inotify
+ * object: Too many open files" once a couple of labs are up. Only ever raised, never lowered.
+ */
+function raiseInotifyInstances(log: (m: string) => void): void {
+  try {
+    const now = Number(readFileSync(INOTIFY_INSTANCES, 'utf8').trim());
+    if (now >= INOTIFY_WANTED) return;
+    writeFileSync(INOTIFY_INSTANCES, `${INOTIFY_WANTED}\n`);
+    log(`raised fs.inotify.max_user_instances from ${now} to ${INOTIFY_WANTED} (each container's systemd takes several)`);
+  } catch {
+    // not writable (a restricted sandbox): hosts may then fail to boot, with the reason in their console log
+  }
+}
+
 /** Fails fast, with the fix, when the Debian mirror cannot be reached (debootstrap needs it). */
-export async function checkMirror(mirror: string): Promise<void> {
-  const url = `${mirror}/dists/bookworm/Release`;
+export async function checkMirror(mirror: string, suite = 'bookworm'): Promise<void> {
+  const url = `${mirror}/dists/${suite}/Release`;
   try {
     const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(15_000) });
     if (res.ok) return;

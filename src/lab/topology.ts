@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { addressIn, type Instance } from './instance.ts';
+import { RELEASE_NAMES, type Release } from './release.ts';
 import { LabError } from './run.ts';
 
 export const HOST_NAME = /^[a-z][a-z0-9]{0,11}$/;
@@ -31,6 +32,8 @@ const LabStateSchema = z.object({
   hosts: z.array(HostSpecSchema),
   /** Mirror addresses the hosts were given in /etc/hosts (NAT lets them through). */
   mirror: z.array(z.string()),
+  /** Debian release of every host, chosen at the first up (absent in states made before: 12). */
+  release: z.enum(RELEASE_NAMES as [Release, ...Release[]]).optional(),
 });
 export type LabState = z.infer<typeof LabStateSchema>;
 

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { imageReady } from '../../src/lab/image.ts';
+import { imagePath, imageReady } from '../../src/lab/image.ts';
+import { DEFAULT_RELEASE } from '../../src/lab/release.ts';
 import { instanceName, resolveInstance, type Instance } from '../../src/lab/instance.ts';
 import * as lab from '../../src/lab/lab.ts';
 import { run, sleep } from '../../src/lab/run.ts';
@@ -54,9 +55,10 @@ async function leftovers(inst: Instance): Promise<string[]> {
 describe.skipIf(skip !== null)(`lab teardown${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('down leaves nothing of the lab behind (the base image stays cached)', async () => {
     const inst = (await resolveInstance(instanceName()))!;
+    const release = lab.releaseOfInstance(inst) ?? DEFAULT_RELEASE;
     await lab.down(inst, quiet);
     expect(await leftovers(inst)).toEqual([]);
-    expect(imageReady()).toBe(true);
+    expect(imageReady(imagePath(release))).toBe(true);
     // And again: down on a lab that is down is a no-op, not an error.
     await lab.down(inst, quiet);
     expect(await leftovers(inst)).toEqual([]);

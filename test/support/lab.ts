@@ -12,6 +12,7 @@ import { hostPaths } from '../../src/lab/host.ts';
 import { instanceName, resolveInstance, type Instance } from '../../src/lab/instance.ts';
 import * as lab from '../../src/lab/lab.ts';
 import { overlaySupported } from '../../src/lab/prereqs.ts';
+import type { Release } from '../../src/lab/release.ts';
 import type { RunResult } from '../../src/lab/run.ts';
 import { sshRun } from '../../src/lab/ssh.ts';
 import { readState, hostAddress, type Topology } from '../../src/lab/topology.ts';
@@ -55,6 +56,8 @@ export interface LabRequest {
   instance?: string;
   /** Chosen when the instance is first brought up; an instance up with another one is refused. */
   topology?: Topology;
+  /** Debian release ('12' bookworm, '13' trixie), likewise chosen at the first up. */
+  release?: Release;
 }
 
 const quiet = (m: string) => process.stderr.write(`lab: ${m}\n`);
@@ -67,7 +70,7 @@ export function ensureLab(req: LabRequest = {}): Promise<LabHandle> {
     p = (async () => {
       const inst = await resolveInstance(name);
       if (!inst) throw new Error('unreachable: resolveInstance allocates');
-      await lab.up(inst, quiet, req.topology ? { topology: req.topology } : {});
+      await lab.up(inst, quiet, { ...(req.topology ? { topology: req.topology } : {}), ...(req.release ? { release: req.release } : {}) });
       return handle(inst);
     })();
     pending.set(name, p);
