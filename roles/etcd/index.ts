@@ -218,14 +218,22 @@ async function waitHealthy(ctx: Ctx, what: string): Promise<{ message: string; d
   // down: a healthy majority with every member of the run is a healthy quorum.
   const inRun = ctx.shared.get(inspectedKey(ctx.vars.group)) ?? new Map<string, boolean>();
   const mayBeDown = new Set(want.map((w) => w.name).filter((n) => !inRun.has(n)));
+  // When the run reaches only a minority of the members and even those cannot commit (etcdctl's
+  // health is a quorum read), no wait brings the majority back: say so at once.
+  const minority = (want.length - mayBeDown.size) * 2 <= want.length;
   return waitUntil(
     what,
     ctx.vars.healthTimeoutSeconds * 1000,
     async () => {
       const q = await quorum(ctx, [localClientUrl(ctx)], want, mayBeDown);
-      return q.ok
-        ? { done: true, value: { message: `${q.started - q.down.length} members healthy${q.down.length ? `; down: ${q.down.join(', ')} (quorum kept)` : ''}`, down: q.down } }
-        : { done: false, seen: q.seen };
+      if (q.ok) return { done: true, value: { message: `${q.started - q.down.length} members healthy${q.down.length ? `; down: ${q.down.join(', ')} (quorum kept)` : ''}`, down: q.down } };
+      if (minority && mayBeDown.size > 0) {
+        const reached = want.map((w) => w.name).filter((n) => !mayBeDown.has(n));
+        throw new TaskError(
+          `etcd quorum lost: this run reaches only ${reached.join(', ') || 'no member'} of ${want.map((w) => w.name).join(', ')} and the cluster has no healthy majority (${[...mayBeDown].join(', ')} unreachable); last seen: ${q.seen}. Bring the members back (or, for a member that is gone for good, see "Replacing an etcd member" in roles/etcd/README.md)`,
+        );
+      }
+      return { done: false, seen: q.seen };
     },
     { intervalMs: 1000, more: () => journalTail(ctx, 'etcd.service') },
   );
@@ -235,7 +243,8 @@ const healthGate = step({
   name: 'etcd: every member healthy',
   async run(ctx) {
     const { message, down } = await waitHealthy(ctx, `etcd cluster health (every member of group "${ctx.vars.group}" in this run started and healthy, a majority of the cluster healthy)`);
-    if (down.length) ctx.warn(`etcd member(s) down: ${down.join(', ')}; the quorum holds without them`);
+    if (down.length)
+      ctx.warn(`etcd member(s) down: ${down.join(', ')}; the quorum holds without them (a member gone for good: npx rigger run playbooks/remove.ts -l ${down.join(',')}, then enroll.ts -l HOST on its replacement)`);
     return { changed: false, message };
   },
 });

@@ -70,7 +70,8 @@ export async function clusterHealth(remote: Remote, endpoints: string[]): Promis
 /** Health and member list in one round trip. */
 export async function healthAndMembers(remote: Remote, endpoints: string[]): Promise<{ health: HealthResult; members: MemberListResult }> {
   const r = await remote.exec(
-    `${etcdctl(endpoints, 'endpoint health --cluster')} 2>&1; echo "@@health $?"; ${etcdctl(endpoints, 'member list -w json')} 2>&1; echo "@@members $?"`,
+    // 3 s: a healthy endpoint answers in milliseconds; a partitioned one costs the whole timeout.
+    `${etcdctl(endpoints, 'endpoint health --cluster', 3)} 2>&1; echo "@@health $?"; ${etcdctl(endpoints, 'member list -w json')} 2>&1; echo "@@members $?"`,
   );
   const h = /^([\s\S]*?)@@health (\d+)\n([\s\S]*?)@@members (\d+)\s*$/.exec(r.stdout);
   if (!h) return { health: { healthy: false, summary: r.stdout.trim() || r.stderr.trim() || `exit ${r.code}` }, members: { ok: false, error: 'no answer' } };

@@ -416,13 +416,22 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     }
   }, 300_000);
 
-  it('a member down (partitioned replica, also an etcd member): site.ts converges the rest; the etcd quorum holds without it', async () => {
+  it('a member down (partitioned replica, also an etcd member): site.ts converges the rest with a warning; two down: site.ts stops at the etcd play saying the quorum is lost', async () => {
     const c0 = await settled('a healthy cluster', 120_000);
     const down = c0.members.find((m) => m.role === 'replica')?.name ?? c0.members.find((m) => m.role !== 'leader')!.name;
     await lab.fault('partition', down);
+    // The second one down: not the leader, so Patroni's leader keeps its lock until the DCS goes.
+    const second = c0.members.find((m) => m.name !== down && m.role !== 'leader')!.name;
     let r: Run;
+    let r2: Run;
     try {
       r = await run('playbooks/site.ts');
+      await lab.fault('partition', second);
+      try {
+        r2 = await run('playbooks/site.ts');
+      } finally {
+        await lab.fault('heal', second);
+      }
     } finally {
       await lab.fault('heal', down);
     }
@@ -431,9 +440,16 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     expect(r.recap.hosts[down]?.unreachable).toBe(true);
     for (const h of [...DB.filter((x) => x !== down), ...BALANCERS]) expect(r.recap.hosts[h]?.failed, `${h}: ${failures(r)}`).toBe(0);
     const warned = Object.values(r.recap.hosts).flatMap((h) => h.warnings).join('\n');
-    expect(warned).toMatch(new RegExp(`etcd member\\(s\\) down: ${down}; the quorum holds without them`));
+    expect(warned).toMatch(new RegExp(`etcd member\\(s\\) down: ${down}; the quorum holds without them \\(a member gone for good: npx rigger run playbooks/remove.ts -l ${down}`));
+    // Two of three etcd members unreachable: the run stops at the etcd play, naming the cause.
+    const survivor = DB.find((h) => h !== down && h !== second)!;
+    expect(r2.code).toBe(2);
+    expect(r2.recap.aborted).toMatch(/play "etcd"/);
+    expect(failures(r2)).toMatch(new RegExp(`etcd quorum lost: this run reaches only ${survivor} of`));
+    expect(r2.recap.hosts[survivor]?.changed).toBe(0);
+    for (const p of ['postgres', 'patroni', 'backup']) expect(r2.all.some((e) => e.type === 'play-start' && e.play === p), `play ${p} started`).toBe(false);
     await settled('a healthy cluster after the heal', 180_000);
-    figures.push(`site.ts with ${down} partitioned: the rest converged in ${secs(r.wallMs)} (exit 4 for ${down})`);
+    figures.push(`site.ts with ${down} partitioned: the rest converged in ${secs(r.wallMs)} (exit 4 for ${down}); with ${second} too: stopped in ${secs(r2.wallMs)}, quorum lost`);
   }, 600_000);
 
   it('two site.ts runs with a restart pending, started together and 5 s apart: one proceeds, the others exit 1 naming the holder; each member restarted once', async () => {
