@@ -7,25 +7,38 @@
  */
 import type { RunTask } from '../src/engine/types.ts';
 import { definePlay, definePlaybook, parallel } from '../src/engine/play.ts';
-import { clusterState } from '../roles/patroni/live.ts';
+import { clusterState, type ClusterState } from '../roles/patroni/exports.ts';
 import { routedTo, serverStates } from '../roles/haproxy/live.ts';
 import { holdsVip } from '../roles/keepalived/live.ts';
 import haproxy from '../roles/haproxy/index.ts';
 import keepalived from '../roles/keepalived/index.ts';
-import { varsOf } from '../src/toolkit/index.ts';
+import { TaskError, stateKey, varsOf } from '../src/toolkit/index.ts';
+
+/** What each database host read of the cluster: its state, or why it could not say. */
+const membersRead = stateKey<Map<string, ClusterState | string>>('status:members-read');
 
 const members: RunTask = {
   kind: 'run',
   name: 'patroni members',
   inCheckMode: 'run',
-  // One member answers for the whole cluster: the first host of the group that is reachable.
-  when: (ctx) => ctx.inventory.groups.get('postgres')?.hosts[0] === ctx.host.name,
+  // Every reachable member asks; the first in inventory order that got an answer prints it,
+  // so the table is there exactly when a member (even the first one) is down.
   run: async (ctx) => {
-    const c = await clusterState(ctx);
+    let reads = ctx.shared.get(membersRead);
+    if (!reads) ctx.shared.set(membersRead, (reads = new Map()));
+    reads.set(ctx.host.name, await clusterState(ctx).catch((e: unknown) => (e instanceof Error ? e.message : String(e))));
+    await ctx.barrier('status: members read');
+    const order = (ctx.inventory.groups.get('postgres')?.hosts ?? []).filter((n) => reads.has(n));
+    const teller = order.find((n) => typeof reads.get(n) !== 'string') ?? order[0];
+    if (teller !== ctx.host.name) return { changed: false };
+    const c = reads.get(ctx.host.name)!;
+    if (typeof c === 'string') throw new TaskError(`no member could tell the cluster's state; ${ctx.host.name}: ${c}`);
     for (const m of c.members)
       ctx.log(
         `${m.name.padEnd(8)} ${m.role.padEnd(12)} ${m.state.padEnd(10)} tl ${m.timeline ?? '?'}  lag ${m.role === 'leader' ? '-' : (m.lagBytes ?? 'unknown')}${m.pendingRestart ? '  pending restart' : ''}`,
       );
+    const absent = (ctx.inventory.groups.get('postgres')?.hosts ?? []).filter((n) => !c.members.some((m) => m.name === n));
+    if (absent.length) ctx.log(`not a member now: ${absent.join(', ')}`);
     return { changed: false };
   },
 };

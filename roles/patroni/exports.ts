@@ -6,7 +6,7 @@ import type { Host, Inventory } from '../../src/inventory/types.ts';
 import { varsOf } from '../../src/toolkit/index.ts';
 import { PatroniVarsSchema } from './vars.ts';
 
-export { clusterState, findLeader, leaderOf, type ClusterState, type Member } from './live.ts';
+export { clusterState, findLeader, leaderOf, parseCluster, type ClusterState, type Member } from './live.ts';
 
 /** Patroni's REST API port on a host (the patroni role's var, validated). */
 export function restApiPortOf(host: Host, inv: Inventory): number {

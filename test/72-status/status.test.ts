@@ -6,22 +6,28 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureLab, labSkipReason } from '../support/lab.ts';
+import { parseCluster } from '../../roles/patroni/exports.ts';
+import { ensureLab, labSkipReason, type LabHandle } from '../support/lab.ts';
+import { eventually } from '../support/rigger-cli.ts';
 
 const skip = labSkipReason();
 const ROOT = resolve(import.meta.dirname, '../..');
 
 describe.skipIf(skip !== null)(`status playbook on the lab${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let lab: LabHandle;
   beforeAll(async () => {
-    await ensureLab();
+    lab = await ensureLab();
   });
 
-  it('reports one leader and the routes that follow it, changing nothing', async () => {
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
-      execFile(process.execPath, ['bin/rigger.js', 'run', 'playbooks/status.ts', '-i', 'inventories/lab'], { cwd: ROOT, env: { ...process.env, CI: 'true' }, timeout: 120_000 }, (err, stdout, stderr) =>
+  const status = () =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+      execFile(process.execPath, ['bin/rigger.js', 'run', 'playbooks/status.ts', '-i', lab.inventoryDir], { cwd: ROOT, env: { ...process.env, CI: 'true' }, timeout: 120_000 }, (err, stdout, stderr) =>
         done({ code: err ? Number((err as { code?: number }).code ?? 99) : 0, stdout, stderr }),
       ),
     );
+
+  it('reports one leader and the routes that follow it, changing nothing', async () => {
+    const r = await status();
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const leaders = [...r.stdout.matchAll(/^\[\w+\] (\w+)\s+leader\s+running/gm)].map((m) => m[1]);
     expect(leaders).toHaveLength(1);
@@ -35,4 +41,27 @@ describe.skipIf(skip !== null)(`status playbook on the lab${skip ? ` (skipped: $
     expect(r.stdout).toMatch(/changed=0/);
     expect(r.stdout).not.toMatch(/changed=[1-9]/);
   });
+
+  it('with pg1 powered off, prints the members as pg2 or pg3 sees them (pg1 unreachable, exit 4)', async () => {
+    await lab.fault('stop', 'pg1');
+    let r: Awaited<ReturnType<typeof status>>;
+    try {
+      r = await status();
+    } finally {
+      await lab.fault('start', 'pg1');
+    }
+    expect(r.code, r.stdout + r.stderr).toBe(4);
+    expect(r.stdout).toMatch(/UNREACHABLE: \[pg1\]/);
+    const rows = [...r.stdout.matchAll(/^\[(pg[23])\] (pg\d)\s+(leader|sync_standby|replica)\s+(\w+)/gm)];
+    expect(new Set(rows.map((m) => m[1])).size, r.stdout).toBe(1);
+    expect(rows.map((m) => m[2]).sort()).toEqual(expect.arrayContaining(['pg2', 'pg3']));
+    // pg1 back as a running member before the next file.
+    await eventually(
+      'pg1 running again as a Patroni member',
+      async () => parseCluster(JSON.parse((await lab.exec('pg2', 'curl -sS --max-time 5 http://127.0.0.1:8008/cluster')).stdout || '{}')),
+      (c) => c.members.length === 3 && c.members.every((m) => m.state === 'running' || m.state === 'streaming'),
+      180_000,
+      2000,
+    );
+  }, 300_000);
 });
