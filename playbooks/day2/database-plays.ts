@@ -8,7 +8,7 @@ import { TaskError } from '../../src/engine/types.ts';
 import { definePlay, type GateContext, type HookContext, type HostView } from '../../src/engine/play.ts';
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState } from '../../roles/patroni/live.ts';
-import { dataDirOf } from '../../roles/patroni/render.ts';
+import { dataDirOf, postgresVersionOf, withRelease } from '../../roles/patroni/render.ts';
 import { layoutFor } from './lib/context.ts';
 import { stateKey, stepsFor, varsOf, varsOnly } from '../../src/toolkit/index.ts';
 import { clusterHealth, leftoverProblems, requireHealthy, rolloutOrder, type Health } from './lib/members.ts';
@@ -42,7 +42,7 @@ const precheck = step({
   async run(ctx) {
     const r = ctx.vars;
     const layout = layoutFor(ctx.host, ctx.inventory);
-    const v = layout.patroni;
+    const v = withRelease(layout.patroni, ctx.facts);
     const names = layout.members.map((h) => h.name);
     const health = await ctx.shared.once(HEALTH, () => clusterHealth(ctx, ctx.host.name, names, v, r.maxLagBytes));
     requireHealthy(health, 'refusing to start: the cluster is not healthy');
@@ -54,7 +54,7 @@ const precheck = step({
       throw new TaskError(`refusing to start: a transaction has been open for ${tx.seconds} s on ${ctx.host.name} (${tx.who}; bound ${r.maxTransactionSeconds} s)`);
 
     const rv = dbPackages(r);
-    const plan = await planUpgrade(ctx, rv, stackPackages(v.postgresVersion));
+    const plan = await planUpgrade(ctx, rv, stackPackages(postgresVersionOf(v)));
     await requireRoom(ctx, plan, ['/var/cache/apt/archives', '/usr', '/var/lib'], r.minFreeDiskMiB);
     const restart = await restartNeeded(ctx, v, dataDirOf(v));
     const work: MemberWork = { upgrades: plan.upgrades, aptArgs: plan.args, restartReasons: restart.reasons };
@@ -75,7 +75,7 @@ const roll = rollStep(
   'database',
   async (ctx, work) => {
     const layout = layoutFor(ctx.host, ctx.inventory);
-    return rollMember(ctx, layout, work, ctx.vars, dataDirOf(layout.patroni), ctx.shared.has(LEADER_FIRST));
+    return rollMember(ctx, layout, work, ctx.vars, dataDirOf(withRelease(layout.patroni, ctx.facts)), ctx.shared.has(LEADER_FIRST));
   },
   // After the leader lowered a standby limit every standby restarts to follow it, whether or
   // not Patroni flagged it yet (it holds standbys at the leader's value until then).

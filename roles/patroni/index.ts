@@ -11,12 +11,14 @@ import { defineRole, type RoleContext } from '../../src/engine/role.ts';
 import type { Task } from '../../src/engine/types.ts';
 import { directory, file, packages, service } from '../../src/ops/index.ts';
 import { PatroniVarsSchema, type PatroniVars } from './vars.ts';
-import { patroniConfigFor, renderPatroniYaml, renderUnit } from './render.ts';
+import { patroniConfigFor, postgresVersionOf, renderPatroniYaml, renderUnit, withRelease } from './render.ts';
 import { checkBinaries, configFile, daemonReload, gate, reload, restartPending, start, syncDcs, unitOf } from './steps.ts';
 
 type Ctx = RoleContext<PatroniVars>;
 
 function tasks(ctx: Ctx): Task[] {
+  // The host's release decides what the inventory left unset; handlers share this context.
+  ctx.vars = withRelease(ctx.vars, ctx.facts);
   const v = ctx.vars;
   const yml = renderPatroniYaml(patroniConfigFor(v, ctx.host, ctx.inventory));
   const watchdog = v.watchdog.mode !== 'off';
@@ -28,7 +30,7 @@ function tasks(ctx: Ctx): Task[] {
     // upgrades restart it: ours is the only one.
     service({ name: 'patroni', masked: true, taskName: "patroni: Debian's patroni.service masked" }),
     // Debian layout: nothing creates /var/lib/postgresql/<version> without a stock cluster.
-    ...(v.dataDir === undefined ? [directory({ path: `/var/lib/postgresql/${v.postgresVersion}`, owner: 'postgres', group: 'postgres', mode: '0755' })] : []),
+    ...(v.dataDir === undefined ? [directory({ path: `/var/lib/postgresql/${postgresVersionOf(v)}`, owner: 'postgres', group: 'postgres', mode: '0755' })] : []),
     directory({ path: posix.dirname(v.configFile), mode: '0755' }),
     configFile(v.configFile, yml),
     file({ path: `/etc/systemd/system/${unitOf(v)}`, content: unit, mode: '0644', notify: ['patroni unit changed'] }),

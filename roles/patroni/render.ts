@@ -5,6 +5,9 @@
 import { stringify } from 'yaml';
 import type { Host, Inventory } from '../../src/inventory/types.ts';
 import type { Secret } from '../../src/core/secret.ts';
+import { TaskError } from '../../src/core/errors.ts';
+import type { Facts } from '../../src/facts/types.ts';
+import { requirePostgresVersion } from '../../src/facts/release.ts';
 import { clientEndpoints } from '../etcd/exports.ts';
 import { hostPort, hostsOf, varsOf } from '../../src/toolkit/index.ts';
 import { PatroniVarsSchema, type PatroniVars, type ParameterValue } from './vars.ts';
@@ -87,12 +90,23 @@ export interface DcsConfig {
   };
 }
 
+/** The vars with postgresVersion filled in from the host's release when the inventory left it unset. */
+export function withRelease(v: PatroniVars, facts: Pick<Facts, 'os'>): PatroniVars {
+  return v.postgresVersion !== undefined ? v : { ...v, postgresVersion: requirePostgresVersion(facts, 'patroni.postgresVersion') };
+}
+
+export function postgresVersionOf(v: PatroniVars): number {
+  // Unset only before withRelease(): a caller that skipped it would get paths of no version.
+  if (v.postgresVersion === undefined) throw new TaskError('patroni.postgresVersion unresolved: withRelease(vars, facts) first');
+  return v.postgresVersion;
+}
+
 export function dataDirOf(v: PatroniVars): string {
-  return v.dataDir ?? `/var/lib/postgresql/${v.postgresVersion}/main`;
+  return v.dataDir ?? `/var/lib/postgresql/${postgresVersionOf(v)}/main`;
 }
 
 export function binDirOf(v: PatroniVars): string {
-  return v.binDir ?? `/usr/lib/postgresql/${v.postgresVersion}/bin`;
+  return v.binDir ?? `/usr/lib/postgresql/${postgresVersionOf(v)}/bin`;
 }
 
 export function memberAddressOf(v: PatroniVars, host: Host): string {

@@ -103,7 +103,7 @@ export const checkBinaries = step({
     const r = await ctx.exec(`test -x ${shQuote(`${bin}/postgres`)}`);
     if (r.code === 0) return { changed: false };
     if (ctx.check) return { changed: false, message: `${bin}/postgres not installed yet` };
-    throw new TaskError(`${bin}/postgres not found: PostgreSQL ${ctx.vars.postgresVersion} is not installed (play the postgres role first; postgres.version and patroni.postgresVersion must match)`);
+    throw new TaskError(`${bin}/postgres not found: PostgreSQL ${ctx.vars.postgresVersion ?? '?'} is not installed (play the postgres role first; postgres.version and patroni.postgresVersion must match)`);
   },
 });
 

@@ -3,7 +3,8 @@
  * namespace of seed 004, the DCS settings every seed agrees on (ttl 30, loop_wait 10,
  * retry_timeout 10, maximum_lag_on_failover 1 MB, synchronous_mode, pg_rewind, slots),
  * initdb with data checksums, scram-sha-256 everywhere, REST API on 8008, watchdog automatic
- * with a 5 s safety margin; paths from Debian 12's postgresql-15 and patroni packages.
+ * with a 5 s safety margin; paths from Debian's postgresql and patroni packages, for the
+ * PostgreSQL version of the host's release unless set.
  */
 import { z } from 'zod';
 import { SecretSchema } from '../../src/core/secret.ts';
@@ -47,8 +48,11 @@ export const PatroniVarsSchema = z
      * address. Set it when SSH reaches the host on another network than the cluster's.
      */
     address: HostAddress.optional(),
-    /** PostgreSQL major version; must match postgres.version (paths below derive from it). */
-    postgresVersion: z.number().int().min(12).max(99).default(15),
+    /**
+     * PostgreSQL major version; paths below derive from it. Unset: the host release's (Debian
+     * 12: 15, Debian 13: 17), like postgres.version; set both or neither.
+     */
+    postgresVersion: z.number().int().min(12).max(99).optional(),
     /** Unset: /var/lib/postgresql/<version>/main (Debian layout). */
     dataDir: z.string().startsWith('/').optional(),
     /** Unset: /usr/lib/postgresql/<version>/bin. */

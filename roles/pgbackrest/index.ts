@@ -14,6 +14,7 @@ import {
   renderPgbackrestConf,
   repoHostConf,
   unitName,
+  withRelease,
   type BackupType,
 } from './render.ts';
 import { authorizedKeys, knownHosts, publishKeys, publishedKeysKey, sshIdentity, type Side } from './trust.ts';
@@ -68,6 +69,8 @@ export const pgbackrest = defineRole({
   dependsOn: ['patroni'],
   vars: PgbackrestVarsSchema,
   tasks(ctx) {
+    // The host's release decides what the inventory left unset; handlers share this context.
+    ctx.vars = withRelease(ctx.vars, ctx.facts);
     const v = ctx.vars;
     const dbHosts = hostsOf(ctx.inventory, v.dbGroup, { varName: 'pgbackrest.dbGroup' });
     const repoHosts = hostsOf(ctx.inventory, v.repoGroup, { varName: 'pgbackrest.repoGroup' });

@@ -3,7 +3,21 @@
  * holds the stanza with every database host (pg1..pgN over SSH) and the repo settings; a
  * database host points at the repository host and knows only its own data directory.
  */
+import { TaskError } from '../../src/core/errors.ts';
+import { requirePostgresVersion } from '../../src/facts/release.ts';
+import type { Facts } from '../../src/facts/types.ts';
 import type { PgbackrestVars } from './vars.ts';
+
+/** The vars with pg.path filled in from the host's release when the inventory left it unset. */
+export function withRelease(v: PgbackrestVars, facts: Pick<Facts, 'os'>): PgbackrestVars {
+  if (v.pg.path !== undefined) return v;
+  return { ...v, pg: { ...v.pg, path: `/var/lib/postgresql/${requirePostgresVersion(facts, 'pgbackrest.pg.path')}/main` } };
+}
+
+function pgPath(v: PgbackrestVars): string {
+  if (v.pg.path === undefined) throw new TaskError('pgbackrest.pg.path unresolved: withRelease(vars, facts) first');
+  return v.pg.path;
+}
 
 export type IniValue = string | number | boolean;
 
@@ -57,7 +71,7 @@ export function repoHostConf(v: PgbackrestVars, members: DbMember[], cipherPass?
     stanza.push(
       [`pg${n}-host`, m.address],
       [`pg${n}-host-user`, v.pgUser],
-      [`pg${n}-path`, v.pg.path],
+      [`pg${n}-path`, pgPath(v)],
       [`pg${n}-port`, v.pg.port],
       [`pg${n}-socket-path`, v.pg.socketPath],
       [`pg${n}-user`, v.pg.user],
@@ -83,7 +97,7 @@ export function dbHostConf(v: PgbackrestVars, repoAddress: string): PgbackrestCo
       {
         name: v.stanza,
         options: [
-          ['pg1-path', v.pg.path],
+          ['pg1-path', pgPath(v)],
           ['pg1-port', v.pg.port],
           ['pg1-socket-path', v.pg.socketPath],
           ['pg1-user', v.pg.user],

@@ -2,8 +2,8 @@
  * Vars of the pgbackrest role (inventory: `pgbackrest:`), played on the database hosts and
  * the repository host together. Defaults: the seeds (stanza main, repo1-path
  * /var/lib/pgbackrest, retention-full 2, log levels info/detail, zst level 3) and Debian 12's
- * packages (pgbackrest 2.45 reads /etc/pgbackrest.conf; PostgreSQL 15 data in
- * /var/lib/postgresql/15/main).
+ * packages (pgbackrest 2.45 on Debian 12, 2.55 on 13, reads /etc/pgbackrest.conf; data in
+ * /var/lib/postgresql/<version>/main, the version the host's release ships unless set).
  */
 import { z } from 'zod';
 import { SecretSchema } from '../../src/core/secret.ts';
@@ -59,8 +59,12 @@ export const PgbackrestVarsSchema = z.strictObject({
   logLevelFile: z.enum(['off', 'error', 'warn', 'info', 'detail', 'debug', 'trace']).default('detail'),
   pg: z
     .strictObject({
-      /** Data directory on the database hosts; must match Patroni's postgresql.data_dir. */
-      path: Path.default('/var/lib/postgresql/15/main'),
+      /**
+       * Data directory on the database hosts; must match Patroni's postgresql.data_dir. Unset:
+       * /var/lib/postgresql/<version>/main for the PostgreSQL the host's release ships (15 on
+       * Debian 12, 17 on 13); set it when patroni.postgresVersion or patroni.dataDir is set.
+       */
+      path: Path.optional(),
       port: z.number().int().min(1).max(65535).default(5432),
       socketPath: Path.default('/var/run/postgresql'),
       /** Database superuser pgbackrest connects as (through the local socket, peer auth). */

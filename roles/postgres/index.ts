@@ -8,7 +8,7 @@ import { TaskError, type RunTask, type Task } from '../../src/engine/types.ts';
 import { shQuote } from '../../src/transport/types.ts';
 import { command, directory, file, packages, service } from '../../src/ops/index.ts';
 import { PostgresVarsSchema, type PostgresVars } from './vars.ts';
-import { CREATECLUSTER_DROPIN, PGDG_SOURCE, renderCreateclusterDropin, renderPgdgSource, serverPackages } from './render.ts';
+import { CREATECLUSTER_DROPIN, PGDG_SOURCE, renderCreateclusterDropin, renderPgdgSource, serverPackages, versionOf } from './render.ts';
 import { stepsFor } from '../../src/toolkit/index.ts';
 
 type Ctx = RoleContext<PostgresVars>;
@@ -113,18 +113,19 @@ function pgdgTasks(v: PostgresVars, ctx: Ctx): Task[] {
 
 function tasks(ctx: Ctx): Task[] {
   const v = ctx.vars;
+  const version = versionOf(v, ctx.facts);
   return [
     // Before the packages: postgresql-common then never creates <version>/main.
     directory({ path: '/etc/postgresql-common/createcluster.d', mode: '0755' }),
     file({ path: CREATECLUSTER_DROPIN, content: renderCreateclusterDropin(), mode: '0644' }),
     ...pgdgTasks(v, ctx),
-    packages({ names: serverPackages(v) }),
-    ...(v.stockCluster === 'drop-if-empty' ? [dropStock(v.version)] : []),
+    packages({ names: serverPackages(v, version) }),
+    ...(v.stockCluster === 'drop-if-empty' ? [dropStock(version)] : []),
     // Patroni starts and stops PostgreSQL; the distribution's units must never race it.
     service({ name: 'postgresql', masked: true, taskName: 'postgres: postgresql.service masked' }),
     // A kept stock cluster keeps its unit.
     ...(v.stockCluster === 'drop-if-empty'
-      ? [service({ name: `postgresql@${v.version}-main`, masked: true, taskName: `postgres: postgresql@${v.version}-main.service masked` })]
+      ? [service({ name: `postgresql@${version}-main`, masked: true, taskName: `postgres: postgresql@${version}-main.service masked` })]
       : []),
   ];
 }

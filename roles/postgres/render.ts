@@ -3,6 +3,8 @@
  * cluster is created on install) and the PGDG apt source.
  */
 import type { PostgresVars } from './vars.ts';
+import type { Facts } from '../../src/facts/types.ts';
+import { requirePostgresVersion } from '../../src/facts/release.ts';
 
 /** Read by pg_createcluster through createcluster.conf's include_dir. */
 export const CREATECLUSTER_DROPIN = '/etc/postgresql-common/createcluster.d/50-rigger.conf';
@@ -27,6 +29,11 @@ export function renderPgdgSource(v: PostgresVars, codename: string): string {
   ].join('\n');
 }
 
-export function serverPackages(v: PostgresVars): string[] {
-  return [`postgresql-${v.version}`, `postgresql-client-${v.version}`, ...v.extraPackages];
+export function serverPackages(v: PostgresVars, version: number): string[] {
+  return [`postgresql-${version}`, `postgresql-client-${version}`, ...v.extraPackages];
+}
+
+/** postgres.version, else the PostgreSQL major the host's release ships. */
+export function versionOf(v: PostgresVars, facts: Pick<Facts, 'os'>): number {
+  return v.version ?? requirePostgresVersion(facts, 'postgres.version');
 }

@@ -1,13 +1,17 @@
 /**
  * Vars of the postgres role (inventory key `postgres`): the server packages only. Patroni
- * creates, configures and runs the cluster (role patroni). Defaults: Debian 12's own
- * postgresql-15; the PGDG repository (seeds 000/004) is an option, untested in the lab.
+ * creates, configures and runs the cluster (role patroni). Defaults: the host release's own
+ * PostgreSQL (Debian 12: 15, Debian 13: 17); the PGDG repository (seeds 000/004) is an option,
+ * untested in the lab.
  */
 import { z } from 'zod';
 
 export const PostgresVarsSchema = z.strictObject({
-  /** Major version. Debian 12 ships 15; others need source: pgdg. Keep patroni.postgresVersion equal. */
-  version: z.number().int().min(12).max(99).default(15),
+  /**
+   * Major version. Unset: the one the host's release ships (from facts: Debian 12 -> 15,
+   * Debian 13 -> 17); others need source: pgdg. Set it and patroni.postgresVersion together.
+   */
+  version: z.number().int().min(12).max(99).optional(),
   /** debian: the distribution's packages. pgdg: apt.postgresql.org (documented, untested in the lab). */
   source: z.enum(['debian', 'pgdg']).default('debian'),
   pgdg: z
@@ -18,7 +22,7 @@ export const PostgresVarsSchema = z.strictObject({
       keyFile: z.string().startsWith('/').default('/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc'),
     })
     .prefault({}),
-  /** More packages (e.g. postgresql-15-pgvector). */
+  /** More packages (e.g. postgresql-17-pgvector). */
   extraPackages: z.array(z.string().min(1)).default([]),
   /**
    * The cluster <version>/main that Debian's package creates and starts on install (seed 004's

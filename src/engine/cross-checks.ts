@@ -89,9 +89,12 @@ export function crossCheck(plans: Iterable<PlanView>, inv: Inventory): CrossChec
     const pg = byRole.get('postgres');
     const pat = byRole.get('patroni');
     const pgb = byRole.get('pgbackrest');
+    // Unset versions follow the host's release (facts, at run time): both unset agree, one
+    // set and one unset may not (a PGDG 16 next to Debian 13's 17).
     if (pg && pat && pg['version'] !== pat['postgresVersion']) {
+      const shown = (x: unknown) => (x === undefined ? "unset (the host release's)" : String(x));
       add(
-        `${whereAny(host, 'postgres.version', 'patroni.postgresVersion')}: HOSTS: postgres.version: ${String(pg['version'])} but patroni.postgresVersion is ${String(pat['postgresVersion'])} (${where(host, 'patroni.postgresVersion')}): Patroni would run the binaries of a version not installed; keep them equal`,
+        `${whereAny(host, 'postgres.version', 'patroni.postgresVersion')}: HOSTS: postgres.version: ${shown(pg['version'])} but patroni.postgresVersion is ${shown(pat['postgresVersion'])}${pat['postgresVersion'] === undefined ? '' : ` (${where(host, 'patroni.postgresVersion')})`}: Patroni would run the binaries of a version not installed; keep them equal (set both or neither)`,
         host,
       );
     }
@@ -103,10 +106,13 @@ export function crossCheck(plans: Iterable<PlanView>, inv: Inventory): CrossChec
       );
     }
     if (pgb && pat) {
-      const dataDir = typeof pat['dataDir'] === 'string' ? pat['dataDir'] : `/var/lib/postgresql/${String(pat['postgresVersion'])}/main`;
-      if (get(pgb, 'pg.path') !== dataDir) {
-        const how = typeof pat['dataDir'] === 'string' ? `patroni.dataDir (${where(host, 'patroni.dataDir')})` : `Patroni's data directory for PostgreSQL ${String(pat['postgresVersion'])}`;
-        add(`${whereAny(host, 'pgbackrest.pg.path', 'patroni.dataDir', 'patroni.postgresVersion')}: HOSTS: pgbackrest.pg.path: ${String(get(pgb, 'pg.path'))} but ${how} is ${dataDir}: backups would read another directory; keep them equal`, host);
+      // Unset on both sides, the two paths derive from the same release: equal by construction.
+      const version = pat['postgresVersion'];
+      const dataDir = typeof pat['dataDir'] === 'string' ? pat['dataDir'] : version === undefined ? undefined : `/var/lib/postgresql/${String(version)}/main`;
+      const path = get(pgb, 'pg.path');
+      if (path !== dataDir) {
+        const how = typeof pat['dataDir'] === 'string' ? `patroni.dataDir (${where(host, 'patroni.dataDir')})` : `Patroni's data directory for PostgreSQL ${version === undefined ? "of the host's release" : String(version)}`;
+        add(`${whereAny(host, 'pgbackrest.pg.path', 'patroni.dataDir', 'patroni.postgresVersion')}: HOSTS: pgbackrest.pg.path: ${path === undefined ? "unset (the host release's)" : String(path)} but ${how} is ${dataDir ?? "the host release's"}: backups would read another directory; keep them equal`, host);
       }
     }
     // Ports that services of this host listen on.

@@ -17,7 +17,8 @@ import { Secret } from '../../src/core/secret.ts';
 import { TaskError } from '../../src/engine/types.ts';
 import { parseCluster, type Member } from '../../roles/patroni/live.ts';
 import { PatroniVarsSchema } from '../../roles/patroni/vars.ts';
-import { patroniConfigFor, renderPatroniYaml } from '../../roles/patroni/render.ts';
+import { patroniConfigFor, renderPatroniYaml, withRelease } from '../../roles/patroni/render.ts';
+import { placeholderFacts } from '../../src/facts/placeholder.ts';
 import type { Balancer } from '../../playbooks/day2/lib/context.ts';
 import { clusterHealth, replicaProblem, rolloutOrder, STALE_REPLY_SECONDS } from '../../playbooks/day2/lib/members.ts';
 import type { Delegate } from '../../src/engine/types.ts';
@@ -42,7 +43,8 @@ const PATRONI_INPUT = {
     rewind: { password: new Secret('yes') },
   },
 };
-const PATRONI_VARS = PatroniVarsSchema.parse(PATRONI_INPUT);
+// Debian 12 facts: the paths of its PostgreSQL 15.
+const PATRONI_VARS = withRelease(PatroniVarsSchema.parse(PATRONI_INPUT), placeholderFacts());
 /** Members read each other's patroni vars through the role's schema: every member carries them. */
 const MEMBER_VARS = Object.fromEntries(['pg1', 'pg2', 'pg3'].map((n) => [n, { patroni: PATRONI_INPUT }]));
 

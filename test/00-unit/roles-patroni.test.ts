@@ -3,7 +3,8 @@ import { parse } from 'yaml';
 import type { Group, Host, Inventory } from '../../src/inventory/types.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { PatroniVarsSchema } from '../../roles/patroni/vars.ts';
-import { dcsConfigOf, hbaAddress, patroniConfigFor, renderPatroniYaml, renderUnit } from '../../roles/patroni/render.ts';
+import { dcsConfigOf, hbaAddress, patroniConfigFor, renderPatroniYaml, renderUnit, withRelease } from '../../roles/patroni/render.ts';
+import { placeholderFacts } from '../../src/facts/placeholder.ts';
 import { changedParameters, dcsDiff, dcsPatch, describeChanges } from '../../roles/patroni/dcs.ts';
 import { apiBaseOf, curlConfig, describeCluster, leaderOf, parseCluster, parseSelf } from '../../roles/patroni/live.ts';
 import { gateProblem, maskPasswords, restartOrder } from '../../roles/patroni/rules.ts';
@@ -58,7 +59,8 @@ const inv: Inventory = {
   ]),
 };
 
-const vars = PatroniVarsSchema.parse(secrets);
+// Debian 12 facts: the paths of its PostgreSQL 15.
+const vars = withRelease(PatroniVarsSchema.parse(secrets), placeholderFacts());
 const text = renderPatroniYaml(patroniConfigFor(vars, hosts[1]!, inv));
 // Parse the way Patroni does (YAML 1.1) to check what it will see.
 const seen = parse(text, { version: '1.1' }) as Record<string, any>;
@@ -168,7 +170,7 @@ describe('patroni.yml', () => {
   });
 
   it('does not fold long lines', () => {
-    const v = PatroniVarsSchema.parse({ ...secrets, hba: { extra: [`host all all 192.168.0.0/16 scram-sha-256 ${'x'.repeat(150)}`] } });
+    const v = withRelease(PatroniVarsSchema.parse({ ...secrets, hba: { extra: [`host all all 192.168.0.0/16 scram-sha-256 ${'x'.repeat(150)}`] } }), placeholderFacts());
     const t = renderPatroniYaml(patroniConfigFor(v, hosts[0]!, inv));
     expect(t).toContain(`x`.repeat(150));
   });

@@ -11,7 +11,9 @@ import {
   renderPgbackrestConf,
   repoHostConf,
   withManagedBlock,
+  withRelease,
 } from '../../roles/pgbackrest/render.ts';
+import { placeholderFacts } from '../../src/facts/placeholder.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { blockFile, blockLines } from '../../roles/pgbackrest/block-file.ts';
 import { peerLines } from '../../roles/pgbackrest/trust.ts';
@@ -20,7 +22,8 @@ import type { Task, TaskContext } from '../../src/engine/types.ts';
 import pgbackrest from '../../roles/pgbackrest/index.ts';
 import { ctxFor, facts, inventory } from '../support/role-context.ts';
 
-const v = PgbackrestVarsSchema.parse({});
+// Debian 12 facts: the data directory of its PostgreSQL 15.
+const v = withRelease(PgbackrestVarsSchema.parse({}), placeholderFacts());
 const members = [
   { name: 'pg1', address: '10.213.7.11' },
   { name: 'pg2', address: '10.213.7.12' },
@@ -37,7 +40,11 @@ function iniSection(text: string, name: string): string[] {
 }
 
 describe('pgbackrest vars', () => {
-  it('defaults to the seeds and Debian 12 paths', () => {
+  it('defaults to the seeds, and the data directory of the host release\'s PostgreSQL', () => {
+    expect(PgbackrestVarsSchema.parse({}).pg.path).toBeUndefined();
+    const trixie = placeholderFacts({ os: { family: 'debian', id: 'debian', version: '13', codename: 'trixie', kernel: '6.12.0' } });
+    expect(withRelease(PgbackrestVarsSchema.parse({}), trixie).pg.path).toBe('/var/lib/postgresql/17/main');
+    expect(withRelease(PgbackrestVarsSchema.parse({ pg: { path: '/srv/pg' } }), trixie).pg.path).toBe('/srv/pg');
     expect(v.stanza).toBe('main');
     expect(v.repo).toEqual({ path: '/var/lib/pgbackrest', retentionFull: 2, cipherType: 'none' });
     expect(v.pg.path).toBe('/var/lib/postgresql/15/main');
@@ -83,7 +90,7 @@ describe('pgbackrest.conf', () => {
     ]);
   });
   it('encryption needs a passphrase, which only the repo host gets', () => {
-    const enc = PgbackrestVarsSchema.parse({ repo: { cipherType: 'aes-256-cbc', cipherPass: new Secret('cipher-pass-123') } });
+    const enc = withRelease(PgbackrestVarsSchema.parse({ repo: { cipherType: 'aes-256-cbc', cipherPass: new Secret('cipher-pass-123') } }), placeholderFacts());
     expect(() => repoHostConf(enc, members)).toThrow(/cipherPass/);
     const text = renderPgbackrestConf(repoHostConf(enc, members, enc.repo.cipherPass!.reveal()));
     expect(iniSection(text, 'global')).toContain('repo1-cipher-type=aes-256-cbc');
@@ -94,7 +101,7 @@ describe('pgbackrest.conf', () => {
     expect(() => repoHostConf(v, [])).toThrow(/"postgres" has no hosts/);
   });
   it('adds async archiving when asked', () => {
-    const text = renderPgbackrestConf(dbHostConf(PgbackrestVarsSchema.parse({ archiveAsync: true }), '10.0.0.9'));
+    const text = renderPgbackrestConf(dbHostConf(withRelease(PgbackrestVarsSchema.parse({ archiveAsync: true }), placeholderFacts()), '10.0.0.9'));
     expect(iniSection(text, 'global')).toEqual(expect.arrayContaining(['archive-async=y', 'spool-path=/var/spool/pgbackrest']));
   });
 });

@@ -1,14 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { PostgresVarsSchema } from '../../roles/postgres/vars.ts';
 import { decideStock, parseStockCluster } from '../../roles/postgres/index.ts';
-import { renderCreateclusterDropin, renderPgdgSource, serverPackages } from '../../roles/postgres/render.ts';
+import { renderCreateclusterDropin, renderPgdgSource, serverPackages, versionOf } from '../../roles/postgres/render.ts';
+import { placeholderFacts } from '../../src/facts/placeholder.ts';
 
 describe('postgres role', () => {
   const v = PostgresVarsSchema.parse({});
+  const bookworm = placeholderFacts();
+  const trixie = placeholderFacts({ os: { family: 'debian', id: 'debian', version: '13', codename: 'trixie', kernel: '6.12.0' } });
 
-  it('defaults to Debian 12\'s PostgreSQL 15', () => {
-    expect(v).toMatchObject({ version: 15, source: 'debian', stockCluster: 'drop-if-empty' });
-    expect(serverPackages(v)).toEqual(['postgresql-15', 'postgresql-client-15']);
+  it('defaults to the PostgreSQL of the host\'s release: 15 on Debian 12, 17 on Debian 13', () => {
+    expect(v).toMatchObject({ source: 'debian', stockCluster: 'drop-if-empty' });
+    expect(v.version).toBeUndefined();
+    expect(versionOf(v, bookworm)).toBe(15);
+    expect(versionOf(v, trixie)).toBe(17);
+    expect(serverPackages(v, versionOf(v, trixie))).toEqual(['postgresql-17', 'postgresql-client-17']);
+  });
+
+  it('an explicit version wins over the release', () => {
+    expect(versionOf(PostgresVarsSchema.parse({ version: 16 }), trixie)).toBe(16);
+  });
+
+  it('names the var to set on a release it knows no PostgreSQL for', () => {
+    const sid = placeholderFacts({ os: { family: 'debian', id: 'debian', version: '', codename: 'forky', kernel: '6.17.0' } });
+    expect(() => versionOf(v, sid)).toThrow(/no default PostgreSQL version for debian \? \(forky\): set postgres\.version/);
+    expect(() => versionOf(v, placeholderFacts({ os: { family: 'rhel', id: 'rocky', version: '9', codename: '', kernel: '5.14' } }))).toThrow(/rocky 9: set postgres\.version/);
   });
 
   it('stops package installs from creating a cluster', () => {

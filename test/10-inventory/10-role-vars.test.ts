@@ -193,14 +193,14 @@ describe('cross-checks between roles', () => {
   it('postgres.version vs patroni.postgresVersion on one host', async () => {
     const { problems } = await plan({ 'host_vars/pg3.yml': 'postgres: { version: 16 }\n' });
     expect(problems).toEqual([
-      'host_vars/pg3.yml: host pg3: postgres.version: 16 but patroni.postgresVersion is 15 (group_vars/postgres.yml): Patroni would run the binaries of a version not installed; keep them equal',
+      "host_vars/pg3.yml: host pg3: postgres.version: 16 but patroni.postgresVersion is unset (the host release's): Patroni would run the binaries of a version not installed; keep them equal (set both or neither)",
     ]);
   });
 
   it('pgbackrest.pg.path follows Patroni\'s data directory', async () => {
     const { problems } = await plan({ 'group_vars/all.yml': 'postgres: { version: 16 }\n', 'group_vars/postgres.yml': `${PATRONI}  postgresVersion: 16\n` });
     expect(problems).toEqual([
-      "group_vars/postgres.yml: hosts pg1, pg2, pg3: pgbackrest.pg.path: /var/lib/postgresql/15/main but Patroni's data directory for PostgreSQL 16 is /var/lib/postgresql/16/main: backups would read another directory; keep them equal",
+      "group_vars/postgres.yml: hosts pg1, pg2, pg3: pgbackrest.pg.path: unset (the host release's) but Patroni's data directory for PostgreSQL 16 is /var/lib/postgresql/16/main: backups would read another directory; keep them equal",
     ]);
     expect((await plan({ 'group_vars/all.yml': 'postgres: { version: 16 }\npgbackrest: { pg: { path: /var/lib/postgresql/16/main } }\n', 'group_vars/postgres.yml': `${PATRONI}  postgresVersion: 16\n` })).problems).toEqual([]);
   });

@@ -138,7 +138,7 @@ export const CASES: Case[] = [
   siteCase('network with host bits', { 'group_vars/postgres.yml': '  hba: { clientNetworks: [10.0.2.5/24] }\n' }, 'host bits set in 10.0.2.5/24: the network is 10.0.2.0/24'),
   siteCase('bad host address', { 'hosts.yml': SITE_INV['inv/hosts.yml']!.replace('192.0.2.11', '192.0.2.311') }, 'host pg1: address: expected an IPv4/IPv6 address or a DNS host name'),
   siteCase('bad virtual IP', { 'group_vars/balancers.yml': 'keepalived: { virtualIp: 192.0.2.256 }\n' }, 'group_vars/balancers.yml: hosts lb1, lb2: keepalived.virtualIp: expected an IPv4 address'),
-  siteCase('PostgreSQL versions differ', { 'host_vars/pg3.yml': 'postgres: { version: 16 }\n' }, 'host_vars/pg3.yml: host pg3: postgres.version: 16 but patroni.postgresVersion is 15'),
+  siteCase('PostgreSQL versions differ', { 'host_vars/pg3.yml': 'postgres: { version: 16 }\n' }, "host_vars/pg3.yml: host pg3: postgres.version: 16 but patroni.postgresVersion is unset (the host release's)"),
   siteCase('ports collide on a host', { 'group_vars/etcd.yml': 'etcd: { clientPort: 8008 }\n' }, 'port 8008: patroni.restapi.port and etcd.clientPort would both listen on it'),
   siteCase('scope differs between members', { 'host_vars/pg3.yml': 'patroni: { scope: other }\n' }, 'patroni.scope: hosts of group "postgres" disagree'),
   siteCase('etcd group missing', { 'group_vars/postgres.yml': '  groups: { etcd: dcs }\n' }, 'patroni.groups.etcd: group "dcs" is not in the inventory'),
