@@ -9,6 +9,7 @@ import { definePlay, type GateContext, type HookContext, type HostView } from '.
 import patroni from '../../roles/patroni/index.ts';
 import { clusterState } from '../../roles/patroni/live.ts';
 import { dataDirOf, postgresVersionOf, withRelease } from '../../roles/patroni/render.ts';
+import { PATRONI_VERSION_PROBE, splitBrainRisk } from '../../roles/patroni/rules.ts';
 import { layoutFor } from './lib/context.ts';
 import { stateKey, stepsFor, varsOf, varsOnly } from '../../src/toolkit/index.ts';
 import { clusterHealth, leftoverProblems, requireHealthy, rolloutOrder, type Health } from './lib/members.ts';
@@ -48,6 +49,10 @@ const precheck = step({
     requireHealthy(health, 'refusing to start: the cluster is not healthy');
     const left = await ctx.shared.once(LEFTOVERS, async () => [...leftoverProblems(health.cluster, v), ...(await routesNotReady(ctx, layout.balancers, names))]);
     if (left.length) throw new TaskError(`refusing to start: ${left.join('; ')}`);
+
+    // An upgrade is when a Patroni with the split-brain bug should be replaced: say so.
+    const risk = splitBrainRisk((await ctx.exec(PATRONI_VERSION_PROBE)).stdout);
+    if (risk) ctx.warn(risk);
 
     const tx = await oldestTransactionSeconds(ctx, v.postgresql.port);
     if (tx.seconds > r.maxTransactionSeconds)

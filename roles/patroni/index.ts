@@ -12,7 +12,7 @@ import type { Task } from '../../src/engine/types.ts';
 import { directory, file, packages, service } from '../../src/ops/index.ts';
 import { PatroniVarsSchema, type PatroniVars } from './vars.ts';
 import { patroniConfigFor, postgresVersionOf, renderPatroniYaml, renderUnit, withRelease } from './render.ts';
-import { checkBinaries, configFile, daemonReload, gate, reload, restartPending, start, syncDcs, unitOf } from './steps.ts';
+import { checkBinaries, configFile, daemonReload, gate, reload, restartPending, splitBrainGuard, start, syncDcs, unitOf } from './steps.ts';
 
 type Ctx = RoleContext<PatroniVars>;
 
@@ -25,6 +25,7 @@ function tasks(ctx: Ctx): Task[] {
   const unit = renderUnit({ scope: v.scope, configFile: v.configFile, watchdog, watchdogDevice: v.watchdog.device });
   return [
     packages({ names: v.packages }),
+    splitBrainGuard,
     checkBinaries,
     // Debian's unit would run a second Patroni from /etc/patroni/config.yml, and its package
     // upgrades restart it: ours is the only one.

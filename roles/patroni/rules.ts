@@ -38,3 +38,28 @@ export const STANDBY_LIMITS = ['max_connections', 'max_worker_processes', 'max_w
 export function maskPasswords(yml: string): string {
   return yml.replace(/^(\s*password:).*$/gm, `$1 ${MASK}`);
 }
+
+/** `patroni 3.0.2` (patroni --version), `3.0.2-1+deb12u1` or `1:3.0.2-1` (dpkg) -> [3, 0, 2]. */
+export function patroniVersion(text: string): [number, number, number] | null {
+  const m = /(?:^|\s|:)(\d+)\.(\d+)\.(\d+)/.exec(text.trim());
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
+}
+
+/**
+ * Patroni 3.0.0-3.0.2 (Debian 12 ships 3.0.2): a leader cut off from etcd for longer than ttl
+ * writes the leader key back from its stale etcd3 cache once the network returns and stays
+ * primary beside the new leader: two leaders, and the new one's timeline is abandoned
+ * (patroni/patroni#2689, #2693; fixed in 3.0.3). The warning names the fix; null when safe.
+ */
+export function splitBrainRisk(installed: string): string | null {
+  const v = patroniVersion(installed);
+  if (!v || v[0] !== 3 || v[1] !== 0 || v[2] > 2) return null;
+  return (
+    `Patroni ${v.join('.')} has a known split-brain bug: a leader partitioned from etcd longer than ttl takes the leader key back ` +
+    'from its stale cache when the network returns, and two leaders diverge (patroni/patroni#2689, #2693; fixed in 3.0.3). ' +
+    'Fix: Debian 13 (patroni 4.0.7), or a fixed Patroni package (3.0.3 or later, e.g. from apt.postgresql.org, with patroni.packages)'
+  );
+}
+
+/** Prints the installed patroni package's version (empty when not installed). */
+export const PATRONI_VERSION_PROBE = "dpkg-query -W -f='${Version}' patroni 2>/dev/null || true";

@@ -16,7 +16,7 @@ import { clientUrls } from '../etcd/exports.ts';
 import type { PatroniVars } from './vars.ts';
 import { binDirOf, dcsConfigOf } from './render.ts';
 import { changedParameters, dcsDiff, dcsPatch, describeChanges } from './dcs.ts';
-import { gateProblem, maskPasswords, restartOrder } from './rules.ts';
+import { gateProblem, maskPasswords, PATRONI_VERSION_PROBE, restartOrder, splitBrainRisk } from './rules.ts';
 import { restartOnlyParameters, standbyLimitsLowered } from './sql.ts';
 import { initializedKey, leaderReadyKey, patchedKey, presentKey, seenForRestartKey, seenKey, startedKey } from './state.ts';
 import {
@@ -104,6 +104,19 @@ export const checkBinaries = step({
     if (r.code === 0) return { changed: false };
     if (ctx.check) return { changed: false, message: `${bin}/postgres not installed yet` };
     throw new TaskError(`${bin}/postgres not found: PostgreSQL ${ctx.vars.postgresVersion ?? '?'} is not installed (play the postgres role first; postgres.version and patroni.postgresVersion must match)`);
+  },
+});
+
+/** Every run on a member: the installed Patroni named in a warning when it has the split-brain bug. */
+export const splitBrainGuard = step({
+  name: 'patroni: installed version has no known split-brain bug',
+  inCheckMode: 'run',
+  async run(ctx) {
+    const installed = (await ctx.exec(PATRONI_VERSION_PROBE)).stdout.trim();
+    if (!installed) return { changed: false, message: 'patroni not installed yet' };
+    const risk = splitBrainRisk(installed);
+    if (risk) ctx.warn(risk);
+    return { changed: false, message: `patroni ${installed}` };
   },
 });
 
