@@ -12,7 +12,7 @@ import { dataDirOf, postgresVersionOf, withRelease } from '../../roles/patroni/r
 import { PATRONI_VERSION_PROBE, splitBrainRisk } from '../../roles/patroni/rules.ts';
 import { layoutFor } from './lib/context.ts';
 import { stateKey, stepsFor, varsOf, varsOnly } from '../../src/toolkit/index.ts';
-import { clusterHealth, leftoverProblems, requireHealthy, rolloutOrder, type Health } from './lib/members.ts';
+import { clusterHealth, leftoversSettled, requireHealthy, rolloutOrder, type Health } from './lib/members.ts';
 import { routesNotReady } from './lib/balancers.ts';
 import { ETCD_STACK, planUpgrade, requireRoom, stackPackages } from './lib/packages.ts';
 import { oldestTransactionSeconds } from './lib/pg.ts';
@@ -47,7 +47,7 @@ const precheck = step({
     const names = layout.members.map((h) => h.name);
     const health = await ctx.shared.once(HEALTH, () => clusterHealth(ctx, ctx.host.name, names, v, r.maxLagBytes));
     requireHealthy(health, 'refusing to start: the cluster is not healthy');
-    const left = await ctx.shared.once(LEFTOVERS, async () => [...leftoverProblems(health.cluster, v), ...(await routesNotReady(ctx, layout.balancers, names))]);
+    const left = await ctx.shared.once(LEFTOVERS, async () => [...(await leftoversSettled(ctx, health.cluster, v)), ...(await routesNotReady(ctx, layout.balancers, names))]);
     if (left.length) throw new TaskError(`refusing to start: ${left.join('; ')}`);
 
     // An upgrade is when a Patroni with the split-brain bug should be replaced: say so.

@@ -10,7 +10,7 @@ import patroni from '../../roles/patroni/index.ts';
 import { clusterState, describeCluster, isRunning, type Member } from '../../roles/patroni/live.ts';
 import { layoutFor, type ClusterLayout } from './lib/context.ts';
 import { clearUndo, recordUndo, stateKey, stepsFor, varsOnly, waitUntil } from '../../src/toolkit/index.ts';
-import { clusterHealth, leftoverProblems, requireHealthy, type Health } from './lib/members.ts';
+import { clusterHealth, leftoversSettled, requireHealthy, type Health } from './lib/members.ts';
 import { routesNotReady } from './lib/balancers.ts';
 import { writeThrough } from './lib/pg.ts';
 import { pickCandidate, switchover } from './lib/switchover.ts';
@@ -35,7 +35,7 @@ function onLeader(name: string, fn: (ctx: Ctx, layout: ClusterLayout, leader: Me
       // Learned once, before anyone acts: a member checking while the leader hands over would see it mid-way.
       const health = await ctx.shared.once(HEALTH, () => clusterHealth(ctx, ctx.host.name, names, layout.patroni, ctx.vars.maxLagBytes));
       requireHealthy(health, 'refusing: the cluster is not healthy');
-      const left = await ctx.shared.once(LEFTOVERS, async () => [...leftoverProblems(health.cluster, layout.patroni), ...(await routesNotReady(ctx, layout.balancers, names))]);
+      const left = await ctx.shared.once(LEFTOVERS, async () => [...(await leftoversSettled(ctx, health.cluster, layout.patroni)), ...(await routesNotReady(ctx, layout.balancers, names))]);
       if (left.length) throw new TaskError(`refusing: ${left.join('; ')}`);
       if (health.leader.name !== ctx.host.name) return { changed: false, message: `the leader (${health.leader.name}) does it` };
       const summary = await fn(ctx, layout, health.leader, health.cluster.members);

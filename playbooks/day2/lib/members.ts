@@ -112,6 +112,19 @@ export function leftoverProblems(c: ClusterState, v: PatroniVars): string[] {
     .map((m) => `${m.name} has tags.nosync set, which the inventory does not: run site.ts (it writes ${v.configFile} back), or remove the tag and reload Patroni`);
 }
 
+/**
+ * leftoverProblems, given Patroni a few loops to publish a tag a run just put back (its undo,
+ * or the rollout before this one, reloaded the file; the member key changes a loop later).
+ */
+export async function leftoversSettled(remote: Parameters<typeof clusterState>[0], c: ClusterState, v: PatroniVars): Promise<string[]> {
+  let problems = leftoverProblems(c, v);
+  for (const end = Date.now() + (v.dcs.loopWait * 2 + 5) * 1000; problems.length && Date.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 1000));
+    problems = leftoverProblems(await clusterState(remote, { port: v.restapi.port }), v);
+  }
+  return problems;
+}
+
 /** Throws a TaskError listing every problem, with the cluster as Patroni reports it. */
 export function requireHealthy(h: Health, what: string): void {
   if (h.problems.length) throw new TaskError(`${what}: ${h.problems.join('; ')} [${describeCluster(h.cluster)}]`);

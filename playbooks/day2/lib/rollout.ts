@@ -95,6 +95,16 @@ async function asyncDuring<T>(ctx: Ctx, layout: ClusterLayout, me: string, fn: (
     await write(original);
     await reloadPatroni(ctx, v);
     await ctx.run(`rm -f ${saved}`);
+    // Done when Patroni publishes the tag gone: a run started right after must not find it.
+    if (!v.tags.nosync) await waitUntil(
+      `Patroni to publish ${me} without tags.nosync`,
+      (v.dcs.loopWait * 3 + 10) * 1000,
+      async () => {
+        const s = await clusterState(ctx, { port: v.restapi.port });
+        return s.members.some((m) => m.name === me && m.nosync) ? { done: false, seen: describeCluster(s) } : { done: true, value: undefined };
+      },
+      { intervalMs: 500 },
+    );
   });
 }
 
