@@ -398,6 +398,124 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     figures.push(`killed rollouts: drained ${drained} (put back by site.ts) and nosync on ${k2.what} (put back by upgrade.ts, ${secs(heal.wallMs)}) left by SIGKILL, named by status.ts`);
   }, 1_500_000);
 
+  it('interrupted at the other moments, under write load: switchover.ts SIGKILLed with the leader drained from the write route (site.ts puts it back), upgrade.ts SIGKILLed with keepalived stopped on the VIP holder (upgrade.ts puts it back), SIGTERM and SIGHUP mid-rollout (the member finishes, exit 143/129, nothing left behind), a balancer cut off during a drain (the other restored, the cut-off one named, then put back); no acknowledged write lost', async () => {
+    const apiPassword = readFileSync(join(lab.secretsDir, 'patroni-api'), 'utf8').trim();
+    const patchConfig = async (leader: string, maxConnections: number) => {
+      const patch = await lab.ssh(leader, 'curl -sS -K -', {
+        input: ['url = "http://127.0.0.1:8008/config"', 'request = "PATCH"', `user = ${curlConfigString(`patroni:${apiPassword}`)}`, 'header = "Content-Type: application/json"',
+          `data = ${curlConfigString(JSON.stringify({ postgresql: { parameters: { max_connections: maxConnections } } }))}`, 'write-out = "%{http_code}"', ''].join('\n'),
+        timeoutMs: 30_000,
+      });
+      expect(patch.stdout.trim().slice(-3)).toBe('200');
+      await eventually('every member to report pending_restart', () => cluster(leader), (c) => c.members.every((m) => m.pendingRestart), 60_000);
+    };
+    const lockFiles = async () => (await Promise.all([...DB, ...BALANCERS].map(async (h) => ((await lab.exec(h, 'test -e /var/lib/rigger/run.lock')).code === 0 ? [h] : [])))).flat();
+    const allReady = async () => {
+      const off: string[] = [];
+      for (const lb of BALANCERS) for (const b of ['postgres_primary', 'postgres_replicas']) for (const h of DB) if ((await adminState(lb, b, h)) !== 'ready') off.push(`${lb} ${b}/${h}`);
+      return off;
+    };
+    const vipHolder = async () => (await Promise.all(BALANCERS.map(async (h) => ((await inside(h, `ip -o -4 addr show to ${lab.vip}/32`)) !== '' ? [h] : [])))).flat();
+    const warningsOf = (r: Run) => Object.values(r.recap.hosts).flatMap((h) => h.warnings).join('\n');
+    const c0 = await settled('a healthy cluster', 180_000);
+    const load = startLoad({ host: lab.vip, user: 'postgres', password: password(), table: 'rigger_load_interrupts' });
+    let report: LoadReport;
+    const notes: string[] = [];
+    try {
+      await load.waitForAcks(50, 60_000);
+
+      // 1. switchover.ts killed while the leader is drained from the write route.
+      const leader = leaderOf(c0);
+      const k1 = await killWhen('playbooks/switchover.ts', async () => ((await adminState('lb1', 'postgres_primary', leader)) === 'drain' ? leader : null), 300_000);
+      expect(await undoFiles('lb1')).toContain(`postgres_primary_${leader}`);
+      const heal1 = await run('playbooks/site.ts', ['--break-lock']);
+      expect(heal1.recap.ok, failures(heal1)).toBe(true);
+      expect(warningsOf(heal1)).toMatch(new RegExp(`put back what an interrupted run left: ${k1.what} in DRAIN in postgres_primary on lb1`));
+      expect(await allReady()).toEqual([]);
+      for (const h of [...DB, ...BALANCERS]) expect(await undoFiles(h), h).toBe('');
+      await settled('one leader after the killed switchover', 180_000);
+      const again1 = await run('playbooks/site.ts');
+      expect(again1.recap.ok, failures(again1)).toBe(true);
+      expect(again1.events.filter((e) => e.result.status === 'changed').map((e) => `${e.host}: ${e.task}`)).toEqual([]);
+      notes.push(`switchover.ts killed with ${k1.what} drained from the write route: site.ts put it back in ${secs(heal1.wallMs)}`);
+
+      // 2. upgrade.ts killed while keepalived is stopped on the VIP holder (its binary replaced: work for the balancer roll).
+      for (const h of BALANCERS) await inside(h, 'cp -p /usr/sbin/keepalived /usr/sbin/keepalived.rigger-new && mv /usr/sbin/keepalived.rigger-new /usr/sbin/keepalived');
+      const [holder] = await vipHolder();
+      const k2 = await killWhen('playbooks/upgrade.ts', async () => ((await lab.exec(holder!, 'systemctl is-active --quiet keepalived.service')).code !== 0 ? holder! : null), 600_000);
+      expect(await undoFiles(k2.what)).toContain('keepalived_stopped');
+      const heal2 = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false', '--break-lock']);
+      expect(heal2.recap.ok, failures(heal2)).toBe(true);
+      expect(warningsOf(heal2)).toMatch(new RegExp(`put back what an interrupted run left: keepalived stopped on ${k2.what}`));
+      for (const h of BALANCERS) expect((await lab.exec(h, 'systemctl is-active --quiet keepalived.service')).code, `keepalived on ${h}`).toBe(0);
+      expect(await vipHolder()).toHaveLength(1);
+      const again2 = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false']);
+      expect(again2.recap.ok, failures(again2)).toBe(true);
+      expect(again2.events.filter((e) => e.result.status === 'changed').map((e) => `${e.host}: ${e.task}`)).toEqual([]);
+      notes.push(`upgrade.ts killed with keepalived stopped on ${k2.what}: upgrade.ts put it back and finished in ${secs(heal2.wallMs)}`);
+
+      // 3. SIGTERM, then SIGHUP, each once a replica is drained: the member being rolled finishes
+      // (back in the pool), nothing new starts, the lock is released, exit 128 + N.
+      await patchConfig(leaderOf(await settled('a healthy cluster', 180_000)), 230);
+      for (const [sig, code] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+        let child: ChildProcess | undefined;
+        const running = run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false'], (_e, c) => (child = c));
+        const drained = await eventually(`${sig}: a replica drained`, drainedOnLb1, (h) => h !== null, 300_000, 100);
+        child!.kill(sig);
+        const r = await running;
+        expect(r.code, `${sig}: ${failures(r)}`).toBe(code);
+        expect(r.recap.aborted, sig).toMatch(new RegExp(sig));
+        expect(r.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host), sig).toEqual([drained]);
+        expect(await allReady(), sig).toEqual([]);
+        for (const h of [...DB, ...BALANCERS]) expect(await undoFiles(h), `${sig} ${h}`).toBe('');
+        expect(await lockFiles(), sig).toEqual([]);
+        notes.push(`${sig} with ${drained} drained: ${drained} finished, exit ${r.code} in ${secs(r.wallMs)}`);
+      }
+
+      // 4. The balancer that does not hold the VIP cut off while a replica is drained: the other is
+      // restored and the run names the cut-off one; healed, it still holds the drain, and the next run puts it back.
+      const [vipNow] = await vipHolder();
+      const cut = BALANCERS.find((h) => h !== vipNow)!;
+      const other = BALANCERS.find((h) => h !== cut)!;
+      let r4: Run;
+      let caught = '';
+      try {
+        let ended: Run | undefined;
+        const running = run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false']).then((r) => (ended = r));
+        for (const end = Date.now() + 300_000; !caught; await sleep(100)) {
+          if (ended) throw new Error(`upgrade.ts ended before a replica was drained: ${failures(ended)}`);
+          if (Date.now() > end) throw new Error('no replica drained on both balancers within 300 s');
+          for (const h of DB) if (!caught && (await adminState(cut, 'postgres_replicas', h)) === 'drain' && (await adminState(other, 'postgres_replicas', h)) === 'drain') caught = h;
+        }
+        await lab.fault('partition', cut);
+        r4 = await running;
+      } finally {
+        await lab.fault('heal', cut);
+      }
+      expect(r4.recap.ok).toBe(false);
+      expect(failures(r4)).toMatch(new RegExp(cut));
+      for (const h of DB) expect(await adminState(other, 'postgres_replicas', h), `${other} ${h}`).toBe('ready');
+      expect(await undoFiles(other)).toBe('');
+      expect(await adminState(cut, 'postgres_replicas', caught), `${cut} keeps the drain it could not be told to undo`).toBe('drain');
+      expect(await undoFiles(cut)).toContain(`postgres_replicas_${caught}`);
+      const heal4 = await run('playbooks/upgrade.ts', ['-e', 'rollout.refreshPackageLists=false', '--break-lock']);
+      expect(heal4.recap.ok, failures(heal4)).toBe(true);
+      expect(warningsOf(heal4)).toMatch(new RegExp(`put back what an interrupted run left: ${caught} in DRAIN in postgres_replicas on ${cut}`));
+      expect(await allReady()).toEqual([]);
+      for (const h of [...DB, ...BALANCERS]) expect(await undoFiles(h), h).toBe('');
+      notes.push(`${cut} cut off with ${caught} drained: ${other} restored, the run failed naming ${cut} after ${secs(r4.wallMs)}; upgrade.ts put ${cut} back`);
+    } finally {
+      report = await load.stop({ dropTable: true });
+    }
+    expect(report.missing, 'acknowledged writes lost').toEqual([]);
+    await settled('a healthy cluster', 180_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+    // The inventory's max_connections back.
+    const back = await run('playbooks/site.ts');
+    expect(back.recap.ok, failures(back)).toBe(true);
+    await settled('a healthy cluster', 180_000, DB, (x) => x.members.every((m) => !m.pendingRestart));
+    figures.push(...notes, `interrupted runs under load: ${report.acknowledged} writes, 0 lost, longest gap ${report.longestWriteGapMs} ms; ${report.reads.ok} reads, ${report.reads.failed} failed`);
+  }, 2_400_000);
+
   it('a paused cluster (patronictl pause): upgrade.ts and switchover.ts refuse, naming the pause, and change nothing', async () => {
     await settled('a healthy cluster', 120_000);
     const ctl = 'patronictl -c /etc/patroni/patroni.yml';
