@@ -352,6 +352,13 @@ export const restartPending = step({
  * patroni.yml holds the passwords, so the file op hides its content; with --diff this step
  * shows the real change with every password line masked (a DCS setting is worth seeing).
  */
+/**
+ * Patroni's own validator on the new file before it replaces the old one. Only where it can skip
+ * the listen ports (`--ignore-listen-port`, Patroni 4.0+): without that it fails on every running
+ * member because Patroni and PostgreSQL hold those ports. Debian 12's 3.0.2 has no such flag.
+ */
+const VALIDATE_CONFIG = 'if patroni --help 2>&1 | grep -q -e --ignore-listen-port; then patroni --validate-config --ignore-listen-port %s; fi';
+
 export function configFile(path: string, yml: string): RunTask {
   return step({
     name: `patroni: ${path}`,
@@ -359,7 +366,7 @@ export function configFile(path: string, yml: string): RunTask {
     notify: ['reload patroni'],
     async run(c) {
       const before = c.diff ? await c.exec(`cat ${shQuote(path)} 2>/dev/null`) : null;
-      const out = await settleInside(c, file({ path, content: yml, mode: '0600', owner: 'postgres', group: 'postgres', sensitive: true }));
+      const out = await settleInside(c, file({ path, content: yml, mode: '0600', owner: 'postgres', group: 'postgres', sensitive: true, validate: VALIDATE_CONFIG }));
       if (!out.changed || before === null) return out;
       return { ...out, diff: redact(unifiedDiff(path, maskPasswords(before.code === 0 ? before.stdout : ''), maskPasswords(yml))) };
     },
