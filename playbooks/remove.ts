@@ -7,7 +7,8 @@
  * -l names the departing host: the run goes on the other hosts, against the inventory as it
  * will be without it (src/engine/departing.ts). Refused, with nothing changed: the Patroni
  * leader (switch over first: switchover.ts), a removal that would leave the etcd cluster
- * without a quorum, a balancer or backup host. Then, on the first database member that stays:
+ * without a quorum, a balancer alone or the backup host (a balancer on a database host goes
+ * with it: the virtual IP handed over first, keepalived and HAProxy stopped there). Then, on the first database member that stays:
  * the host drained from every balancer's read pool, Patroni stopped and disabled on it and its
  * member key gone from the DCS, its etcd member removed (before its etcd stops), etcd stopped
  * and disabled there. The others converge without it: etcd's member list, pg_hba and the etcd

@@ -14,11 +14,13 @@ import { memberList } from '../../roles/etcd/live.ts';
 import { clientUrls } from '../../roles/etcd/exports.ts';
 import { layoutFor } from './lib/context.ts';
 import { waitReadSessionsGone } from './lib/balancers.ts';
+import { retireBalancer } from './lib/retire-balancer.ts';
 import {
   balancersListing,
   checkRemoval,
   clearDrains,
   coordinator,
+  etcdctlHost,
   drainEverywhere,
   forgetPatroniMember,
   removeEtcdMember,
@@ -80,6 +82,8 @@ const takeOut: RunTask = step({
     const done: string[] = [];
     for (const r of ctx.shared.get(REMOVALS) ?? []) {
       const me = r.host.name;
+      // First: a balancer on the leaving host gives the virtual IP away and stops routing.
+      if (r.reachable && r.host.groups.includes(v.groups.balancers)) done.push(...(await retireBalancer(ctx, ctx.inventory, r.host, await ctx.delegate(me), v.groups.balancers)));
       const drained = await drainEverywhere(ctx, ctx.inventory, layout.balancers, me);
       if (drained.length) {
         const { left } = await waitReadSessionsGone(ctx, layout.balancers, me, ctx.vars.drainTimeoutSeconds * 1000);
@@ -98,8 +102,8 @@ const takeOut: RunTask = step({
         done.push(`etcd member ${r.etcdMember.id} (${me}) removed`);
       }
       if (remote && r.host.groups.includes(v.groups.etcd)) {
-        await retireEtcd(remote, varsOf(etcd, r.host, ctx.inventory).dataDir);
-        done.push(`etcd stopped and disabled on ${me}, its data moved aside`);
+        const retired = await retireEtcd(remote, varsOf(etcd, r.host, ctx.inventory).dataDir);
+        if (retired.length) done.push(`on ${me}: ${retired.join(', ')}`);
       }
     }
     return done.length ? { changed: true, summary: done.join('; ') } : { changed: false, message: 'nothing left to take out' };
@@ -120,7 +124,7 @@ const verify: RunTask = step({
       await clearDrains(ctx, layout.balancers, me);
       const c = await survivorsView(ctx, ctx.inventory, v);
       if (c.members.some((m) => m.name === me)) throw new TaskError(`${me} is still listed by Patroni`);
-      const list = await memberList(ctx, clientUrls(ctx.inventory, v.groups.etcd));
+      const list = await memberList(await etcdctlHost(ctx, ctx.inventory, v), clientUrls(ctx.inventory, v.groups.etcd));
       if (!list.ok) throw new TaskError(`etcd member list: ${list.error}`);
       if (list.members.some((m) => m.name === me)) throw new TaskError(`${me} is still an etcd member`);
       const leader = c.members.find((m) => m.role === 'leader')?.name;

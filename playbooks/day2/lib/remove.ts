@@ -50,6 +50,26 @@ export function coordinator(inv: Inventory, v: PatroniVars): string | undefined 
 }
 
 /**
+ * Where etcdctl runs: the first host of the etcd group that stays and answers with etcdctl
+ * installed (the etcd role's). Not the coordinator: with etcd on hosts of its own, the database
+ * hosts have no etcdctl.
+ */
+export async function etcdctlHost(ctx: Reach, inv: Inventory, v: PatroniVars): Promise<Remote> {
+  const tried: string[] = [];
+  for (const h of hostsOf(inv, v.groups.etcd)) {
+    try {
+      const remote = await ctx.delegate(h.name);
+      const r = await remote.exec('command -v etcdctl >/dev/null', { timeoutMs: 10_000 });
+      if (r.code === 0) return remote;
+      tried.push(`${h.name}: no etcdctl`);
+    } catch (e) {
+      tried.push(`${h.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  throw new TaskError(`no etcd host that stays answers with etcdctl (${tried.join('; ') || `group ${v.groups.etcd} is empty`})`);
+}
+
+/**
  * Whether removing a member keeps the etcd quorum (null) or why not. `members`: the cluster's
  * member count now; `healthyOthers`: healthy members that stay; `departingHealthy`: the
  * departing member answers healthy. The removal itself needs a quorum of the cluster as it is,
@@ -96,11 +116,12 @@ export async function survivorsView(ctx: Reach, inv: Inventory, v: PatroniVars):
  */
 export async function checkRemoval(ctx: TaskContext, inv: Inventory, host: Host, v: PatroniVars, sshTimeoutMs = 10_000): Promise<Removal> {
   const g = v.groups;
-  const other = host.groups.filter((x) => x === g.balancers || x === g.backup);
+  // A balancer on a database host goes with it (retire-balancer.ts); a balancer alone does not.
+  const other = host.groups.filter((x) => x === g.backup || (x === g.balancers && !host.groups.includes(g.postgres)));
   if (other.length)
     throw new TaskError(
-      `refusing: ${host.name} is in group(s) ${other.join(', ')}; remove.ts takes out database and etcd members only ` +
-        '(a balancer or the backup repository: take it out of the inventory and run site.ts; on a balancer that is also a database host, stop keepalived and HAProxy there first)',
+      `refusing: ${host.name} is in group(s) ${other.join(', ')}; remove.ts takes out database and etcd members (and a balancer on a database host) only ` +
+        '(a balancer alone or the backup repository: take it out of the inventory and run site.ts)',
     );
   if (!host.groups.includes(g.postgres) && !host.groups.includes(g.etcd)) throw new TaskError(`refusing: ${host.name} is neither in group ${g.postgres} nor in group ${g.etcd}`);
   if (hostsOf(inv, g.postgres).length === 0) throw new TaskError(`refusing: no database member would be left in group ${g.postgres}`);
@@ -128,7 +149,7 @@ export async function checkRemoval(ctx: TaskContext, inv: Inventory, host: Host,
   {
     const urls = survivorsEtcd(inv, v);
     if (urls.length === 0) throw new TaskError(`refusing: no etcd member would be left in group ${g.etcd}`);
-    const { health, members } = await healthAndMembers(await ctx.delegate(coordinator(inv, v)!), urls);
+    const { health, members } = await healthAndMembers(await etcdctlHost(ctx, inv, v), urls);
     if (!members.ok) throw new TaskError(`refusing: cannot read the etcd member list: ${members.error}`);
     const peer = host.groups.includes(g.etcd) ? peerUrlOf(host, inv) : undefined;
     etcdMember = members.members.find((m) => m.name === host.name || (peer !== undefined && m.peerUrls.includes(peer)));
@@ -208,7 +229,7 @@ export function memberKey(v: PatroniVars, member: string): string {
  * host is dead), then waited for in the stay-members' view.
  */
 export async function forgetPatroniMember(ctx: Reach, inv: Inventory, v: PatroniVars, member: string, timeoutMs: number): Promise<void> {
-  const at = await ctx.delegate(coordinator(inv, v)!);
+  const at = await etcdctlHost(ctx, inv, v);
   const r = await at.exec(etcdctl(survivorsEtcd(inv, v), `del ${shQuote(memberKey(v, member))}`));
   if (r.code !== 0) throw new TaskError(`etcdctl del ${memberKey(v, member)}: ${(r.stderr || r.stdout).trim()}`);
   await waitUntil(`${member} gone from Patroni's member list`, timeoutMs, async () => {
@@ -219,7 +240,7 @@ export async function forgetPatroniMember(ctx: Reach, inv: Inventory, v: Patroni
 
 /** `etcdctl member remove`, through the members that stay. */
 export async function removeEtcdMember(ctx: Reach, inv: Inventory, v: PatroniVars, m: EtcdMemberInfo): Promise<void> {
-  const at = await ctx.delegate(coordinator(inv, v)!);
+  const at = await etcdctlHost(ctx, inv, v);
   const r = await at.exec(etcdctl(survivorsEtcd(inv, v), `member remove ${shQuote(m.id)}`, 15));
   if (r.code !== 0 && !/member not found/i.test(r.stderr + r.stdout)) throw new TaskError(`etcdctl member remove ${m.id} (${m.name}): ${(r.stderr || r.stdout).trim()}`);
 }
@@ -229,9 +250,16 @@ export async function removeEtcdMember(ctx: Reach, inv: Inventory, v: PatroniVar
  * member exits by itself; systemd would start it again), its data moved aside so that the host
  * can be enrolled again as a new member.
  */
-export async function retireEtcd(remote: Remote, dataDir: string): Promise<void> {
+export async function retireEtcd(remote: Remote, dataDir: string): Promise<string[]> {
   const dir = shQuote(dataDir);
-  await must(remote, `systemctl disable --now etcd.service >/dev/null 2>&1 || true\nif [ -d ${dir}/member ]; then mv ${dir} ${dir}.removed-$(date +%Y%m%dT%H%M%S); fi`);
+  const out = await must(
+    remote,
+    [
+      'if systemctl is-enabled --quiet etcd.service || systemctl is-active --quiet etcd.service; then systemctl disable --now etcd.service >/dev/null 2>&1; echo stopped; fi',
+      `if [ -d ${dir}/member ]; then mv ${dir} ${dir}.removed-$(date +%Y%m%dT%H%M%S) && echo moved; fi`,
+    ].join('\n'),
+  );
+  return [out.includes('stopped') ? 'etcd stopped and disabled' : '', out.includes('moved') ? 'its etcd data moved aside' : ''].filter(Boolean);
 }
 
 /** Slot name Patroni gives a member (its name, lower case, other characters as _). */
