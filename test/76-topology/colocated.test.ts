@@ -4,8 +4,8 @@
  * of its own, a backup host. On its own lab instance (`topo`, brought up here from bare hosts
  * and down at the end, so two labs never stay up), one deployed cluster for every scenario:
  * site.ts from bare hosts, a second run that changes and restarts nothing, upgrade.ts and
- * switchover.ts under write load through the VIP and read load on 5001, and enroll.ts of a
- * fourth database + balancer host. Prints the figures.
+ * switchover.ts under write load through the VIP and read load on 5001, enroll.ts of a fourth
+ * database + balancer host, and remove.ts of it under the same load. Prints the figures.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -234,4 +234,32 @@ describe.skipIf(skip !== null)(`colocated topology (balancers on the database ho
     expect(await processes()).toEqual(before);
     figures.push(`enroll.ts -l pg4 (postgres + balancers): ${secs(e.wallMs)} wall`);
   }, 1_200_000);
+
+  it('remove.ts -l pg4 under write and read load: no write lost, no read failed; pg4 gone from Patroni, etcd, every HAProxy and keepalived config, its keepalived and HAProxy stopped', async () => {
+    const addr = lab.hosts['pg4']!;
+    const l = load('rigger_load_topo_remove');
+    let report: LoadReport;
+    let r: Run;
+    try {
+      await l.waitForAcks(50, 60_000);
+      r = await run('playbooks/remove.ts', ['-l', 'pg4']);
+      await sleep(2000);
+    } finally {
+      report = await l.stop({ dropTable: true });
+    }
+    expect(r.recap.ok, failures(r)).toBe(true);
+    expectNoLoss(report);
+    const c = await settled('pg1-pg3 healthy without pg4', 120_000);
+    expect(c.members.map((m) => m.name).sort()).toEqual(DB);
+    for (const lb of DB) {
+      expect(await inside(lb, 'cat /etc/haproxy/haproxy.cfg /etc/keepalived/keepalived.conf'), `${lb} configs`).not.toMatch(new RegExp(`\\bpg4\\b|${addr.replace(/\./g, '\\.')}\\b`));
+      expect((await inside(lb, "echo 'show stat' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock")).split('\n').some((x) => x.split(',')[1] === 'pg4'), `${lb} HAProxy still lists pg4`).toBe(false);
+    }
+    expect(await inside('pg4', 'systemctl is-active keepalived haproxy rigger-patroni || true')).toBe('inactive\ninactive\ninactive');
+    expect(await vipHolders()).toHaveLength(1);
+    expect(await vipHolders(['pg4'])).toEqual([]);
+    const members = JSON.parse(await inside('etcd1', 'ETCDCTL_API=3 etcdctl member list -w json')) as { members: Array<{ name: string }> };
+    expect(members.members.map((m) => m.name).sort()).toEqual(ETCD);
+    figures.push(`remove.ts -l pg4 (postgres + balancers): ${secs(r.wallMs)} wall; ${loadFigures(report)}`);
+  }, 900_000);
 });
