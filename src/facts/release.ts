@@ -14,10 +14,15 @@ function debianRelease(os: Facts['os']): string {
   return /^(\d+)/.exec(os.version)?.[1] ?? '';
 }
 
+/** The PostgreSQL major Debian `release` ('12', '13') ships, or null. */
+export function debianPostgresVersion(release: string): number | null {
+  return DEBIAN_POSTGRES[release] ?? null;
+}
+
 /** The PostgreSQL major the host's distribution ships, or null when rigger knows none. */
 export function distributionPostgresVersion(facts: Pick<Facts, 'os'>): number | null {
   if (facts.os.id !== 'debian') return null;
-  return DEBIAN_POSTGRES[debianRelease(facts.os)] ?? null;
+  return debianPostgresVersion(debianRelease(facts.os));
 }
 
 /** As above, or a TaskError that names the var to set (`field`). */

@@ -8,7 +8,7 @@ export const RELEASES = { '12': 'bookworm', '13': 'trixie' } as const;
 export type Release = keyof typeof RELEASES;
 export const RELEASE_NAMES = Object.keys(RELEASES) as Release[];
 /** What `up` builds when the instance has no release yet and none is asked for. */
-export const DEFAULT_RELEASE: Release = '12';
+export const DEFAULT_RELEASE: Release = '13';
 
 export function isRelease(v: string): v is Release {
   return Object.hasOwn(RELEASES, v);

@@ -19,7 +19,8 @@ const skip = labSkipReason();
 const DB = ['pg1', 'pg2', 'pg3'];
 const BALANCERS = ['lb1', 'lb2'];
 const ALL = [...DB, ...BALANCERS, 'backup1'];
-const DATA = '/var/lib/postgresql/15/main';
+/** The data directory of the lab's PostgreSQL (15 on Debian 12, 17 on 13): set once the lab is up. */
+let DATA = '';
 
 describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let lab: LabHandle;
@@ -75,6 +76,7 @@ describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${s
 
   beforeAll(async () => {
     lab = await ensureLab();
+    DATA = `/var/lib/postgresql/${lab.pg}/main`;
     tmp = mkdtempSync(join(tmpdir(), 'rigger-site-'));
     // Honest deploy timing needs bare hosts: when anything was installed, the lab is rebuilt.
     const used = await Promise.all(ALL.map(async (h) => ((await lab.ssh(h, 'test -e /var/lib/dpkg/info/etcd-server.list -o -e /var/lib/dpkg/info/haproxy.list -o -e /var/lib/dpkg/info/pgbackrest.list')).code === 0 ? h : null)));
@@ -132,7 +134,7 @@ describe.skipIf(skip !== null)(`site playbook on the lab${skip ? ` (skipped: ${s
 
   it('writes through the VIP land on the primary, reads on 5001 on a replica (psql on backup1)', async () => {
     // The client for the check (backup1 has postgresql-common's psql wrapper only).
-    await sh('backup1', 'dpkg -s postgresql-client-15 >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-client-15 >/dev/null');
+    await sh('backup1', `dpkg -s postgresql-client-${lab.pg} >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-client-${lab.pg} >/dev/null`);
     const w = await eventually('a write through the VIP', () => viaVip(5000, "create table if not exists site_check(id serial primary key, note text); insert into site_check(note) values ('deploy'); select pg_is_in_recovery()"), (v) => v === 'f');
     expect(w).toBe('f');
     const r = await eventually('a read through the VIP on 5001', () => viaVip(5001, 'select pg_is_in_recovery()'), (v) => v === 't');

@@ -20,7 +20,8 @@ import { startLoad, type LoadReport } from '../support/write-load.ts';
 const skip = labSkipReason();
 const DB = ['pg1', 'pg2', 'pg3'];
 const BALANCERS = ['lb1', 'lb2'];
-const DATA = '/var/lib/postgresql/15/main';
+/** The data directory of the lab's PostgreSQL (15 on Debian 12, 17 on 13): set once the lab is up. */
+let DATA = '';
 const ROLL_TASK = 'rollout: this member (drain, checkpoint, upgrade, restart, back in the pool)';
 
 describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -111,11 +112,12 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
   }
 
   async function installedVersion(host: string): Promise<string> {
-    return inside(host, "dpkg-query -W -f '${Version}' postgresql-15");
+    return inside(host, `dpkg-query -W -f '\${Version}' postgresql-${lab.pg}`);
   }
 
   beforeAll(async () => {
     lab = await ensureLab();
+    DATA = `/var/lib/postgresql/${lab.pg}/main`;
     tmp = mkdtempSync(join(tmpdir(), 'rigger-day2-'));
     // On its own (not after the site tests), this file deploys the stack first; a pg4 left by
     // an earlier run of it leaves etcd and the lab, and the others converge without it.
@@ -132,7 +134,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
     }
     await settled('a healthy cluster', 180_000);
     // The client for writes through the VIP (backup1 has postgresql-common's psql wrapper only).
-    await inside('backup1', 'dpkg -s postgresql-client-15 >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-client-15 >/dev/null');
+    await inside('backup1', `dpkg -s postgresql-client-${lab.pg} >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-client-${lab.pg} >/dev/null`);
   }, 1_800_000);
 
   afterAll(async () => {
@@ -142,7 +144,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
   });
 
   it('upgrade.ts under write and read load: PostgreSQL upgraded everywhere, leader last, no acknowledged write lost, no failed read', async () => {
-    const offer = await publishNewer(lab, DB, 'postgresql-15');
+    const offer = await publishNewer(lab, DB, `postgresql-${lab.pg}`);
     const before = await postmasters();
     const oldLeader = leaderOf(await cluster('pg1'));
     const load = startLoad({ host: lab.vip, user: 'postgres', password: password(), table: 'rigger_load_upgrade' });
@@ -696,7 +698,7 @@ describe.skipIf(skip !== null)(`day-2 playbooks on the lab${skip ? ` (skipped: $
 
   it('a replica partitioned mid-rollout stops it at the gate with a clear message; the cluster keeps serving writes', async () => {
     // Something to roll: binaries replaced on disk under every postmaster.
-    for (const h of DB) await inside(h, 'DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y -q postgresql-15 >/dev/null 2>&1');
+    for (const h of DB) await inside(h, `DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y -q postgresql-${lab.pg} >/dev/null 2>&1`);
     const c0 = await cluster('pg1');
     const leader = leaderOf(c0);
     const sync = c0.members.find((m) => m.role === 'sync_standby')!.name;

@@ -22,7 +22,8 @@ const skip = labSkipReason();
 const INSTANCE = 'topo';
 const DB = ['pg1', 'pg2', 'pg3'];
 const ETCD = ['etcd1', 'etcd2', 'etcd3'];
-const DATA = '/var/lib/postgresql/15/main';
+/** The data directory of the lab's PostgreSQL (15 on Debian 12, 17 on 13): set once the lab is up. */
+let DATA = '';
 const ROLL_TASK = 'rollout: this member (drain, checkpoint, upgrade, restart, back in the pool)';
 
 describe.skipIf(skip !== null)(`colocated topology (balancers on the database hosts, etcd alone)${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -111,10 +112,12 @@ describe.skipIf(skip !== null)(`colocated topology (balancers on the database ho
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'rigger-topo-'));
     lab = await ensureLab({ instance: INSTANCE, topology: 'colocated' });
+    DATA = `/var/lib/postgresql/${lab.pg}/main`;
     // From bare hosts: an instance left deployed (a run stopped halfway, a developer's) is made anew.
     if (lab.hosts['pg4'] || (await lab.exec('pg1', 'test -e /etc/patroni/patroni.yml')).code === 0) {
       await lab.down();
       lab = await ensureLab({ instance: INSTANCE, topology: 'colocated' });
+    DATA = `/var/lib/postgresql/${lab.pg}/main`;
     }
     figures.push(`lab ${INSTANCE} up (7 hosts, from bare): ${secs(Date.now() - t0)}`);
   }, 600_000);
@@ -157,7 +160,7 @@ describe.skipIf(skip !== null)(`colocated topology (balancers on the database ho
   }, 300_000);
 
   it('upgrade.ts under write and read load: every member upgraded, the leader last; the balancers on the same hosts keep routing; no write lost, no read failed', async () => {
-    const offer = await publishNewer(lab, DB, 'postgresql-15');
+    const offer = await publishNewer(lab, DB, `postgresql-${lab.pg}`);
     const before = await postmasterStarts();
     const oldLeader = leaderOf(await cluster('pg1'));
     const l = load('rigger_load_topo_upgrade');
@@ -171,7 +174,7 @@ describe.skipIf(skip !== null)(`colocated topology (balancers on the database ho
       report = await l.stop({ dropTable: true });
     }
     expect(upgrade.recap.ok, failures(upgrade)).toBe(true);
-    for (const h of DB) expect(await inside(h, "dpkg-query -W -f '${Version}' postgresql-15"), h).toBe(offer.to);
+    for (const h of DB) expect(await inside(h, `dpkg-query -W -f '\${Version}' postgresql-${lab.pg}`), h).toBe(offer.to);
     const after = await postmasterStarts();
     for (const h of DB) expect(after[h]!.pid, `${h} restarted`).not.toBe(before[h]!.pid);
     const rolled = upgrade.events.filter((e) => e.task === ROLL_TASK && e.result.status === 'changed').map((e) => e.host);

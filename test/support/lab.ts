@@ -12,7 +12,8 @@ import { hostPaths } from '../../src/lab/host.ts';
 import { instanceName, resolveInstance, type Instance } from '../../src/lab/instance.ts';
 import * as lab from '../../src/lab/lab.ts';
 import { overlaySupported } from '../../src/lab/prereqs.ts';
-import type { Release } from '../../src/lab/release.ts';
+import { DEFAULT_RELEASE, type Release } from '../../src/lab/release.ts';
+import { debianPostgresVersion } from '../../src/facts/release.ts';
 import type { RunResult } from '../../src/lab/run.ts';
 import { sshRun } from '../../src/lab/ssh.ts';
 import { readState, hostAddress, type Topology } from '../../src/lab/topology.ts';
@@ -22,6 +23,10 @@ export type LabFault = 'stop' | 'start' | 'kill' | 'partition' | 'heal';
 
 export interface LabHandle {
   instance: string;
+  /** Debian release of its hosts ('12' bookworm, '13' trixie). */
+  release: Release;
+  /** PostgreSQL major its hosts' packages ship (15 on 12, 17 on 13): data dirs, package names. */
+  pg: number;
   /** Directory holding hosts.yml (`inventories/lab` for the shared instance), absolute. */
   inventoryDir: string;
   /** Host name -> address, kept current by add/remove. */
@@ -79,6 +84,9 @@ export function ensureLab(req: LabRequest = {}): Promise<LabHandle> {
 }
 
 function handle(inst: Instance): LabHandle {
+  const release = lab.releaseOfInstance(inst) ?? DEFAULT_RELEASE;
+  const pg = debianPostgresVersion(release);
+  if (pg === null) throw new Error(`no PostgreSQL version known for Debian ${release}`);
   const hosts: Record<string, string> = {};
   const refresh = () => {
     for (const k of Object.keys(hosts)) delete hosts[k];
@@ -92,6 +100,8 @@ function handle(inst: Instance): LabHandle {
   };
   return {
     instance: inst.name,
+    release,
+    pg,
     inventoryDir: inst.inventoryDir,
     hosts,
     vip: inst.vip,
