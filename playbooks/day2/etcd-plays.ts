@@ -57,8 +57,15 @@ const precheck = step({
   inCheckMode: 'run',
   async run(ctx) {
     const v = varsOf(etcd, ctx.host, ctx.inventory);
-    const problem = await quorumProblem(ctx, ctx, v);
-    if (problem) throw new TaskError(`refusing to start: ${problem}`);
+    // A member that just came back (a partition healed, a restart) needs some seconds to catch
+    // up and answer healthy: up to a minute (or the role's health deadline) before refusing.
+    const waitS = Math.min(v.healthTimeoutSeconds, 60);
+    let problem = await quorumProblem(ctx, ctx, v);
+    for (const end = Date.now() + waitS * 1000; problem && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 1000));
+      problem = await quorumProblem(ctx, ctx, v);
+    }
+    if (problem) throw new TaskError(`refusing to start: ${problem} (still so after ${waitS} s)`);
     const alsoDb = ctx.host.groups.includes('postgres');
     const plan = await planUpgrade(ctx, etcdShare(ctx.vars, alsoDb), ETCD_STACK);
     await requireRoom(ctx, plan, ['/var/cache/apt/archives', '/usr', v.dataDir], ctx.vars.minFreeDiskMiB);

@@ -227,7 +227,18 @@ export const syncDcs = step({
     const current = await dcsConfig(ctx, target(ctx.vars));
     const { patch, changes } = dcsPatch(dcsConfigOf(ctx.vars), current, ctx.vars.dcs.parameters);
     if (changes.length === 0) return { changed: false };
-    if (!ctx.check) await patchDcsConfig(ctx, patch, authOf(ctx.vars), target(ctx.vars));
+    // Retried for a few loops: a leader whose etcd member just came back (a healed partition)
+    // answers 503 until its DCS writes go through again; the same patch is safe to send twice.
+    if (!ctx.check)
+      for (const end = Date.now() + v.dcs.loopWait * 3000; ; ) {
+        try {
+          await patchDcsConfig(ctx, patch, authOf(ctx.vars), target(ctx.vars));
+          break;
+        } catch (e) {
+          if (Date.now() >= end) throw e;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
     ctx.shared.set(patchedKey(v.scope), changedParameters(changes));
     return { changed: true, summary: `PATCH /config: ${describeChanges(changes)}`, diff: dcsDiff(`${ctx.vars.namespace}${ctx.vars.scope}/config`, changes) };
   },

@@ -20,7 +20,8 @@ import { startLoad, type LoadReport } from '../support/write-load.ts';
 const skip = labSkipReason();
 const DB = ['pg1', 'pg2', 'pg3'];
 const BALANCERS = ['lb1', 'lb2'];
-const DATA = '/var/lib/postgresql/15/main';
+/** The data directory of the lab's PostgreSQL (15 on Debian 12, 17 on 13): set once the lab is up. */
+let DATA = '';
 
 describe.skipIf(skip !== null)(`remove.ts on the lab${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let lab: LabHandle;
@@ -88,11 +89,12 @@ describe.skipIf(skip !== null)(`remove.ts on the lab${skip ? ` (skipped: ${skip}
 
   beforeAll(async () => {
     lab = await ensureLab();
+    DATA = `/var/lib/postgresql/${lab.pg}/main`;
     c = clusterHelpers(lab);
     tmp = mkdtempSync(join(tmpdir(), 'rigger-remove-'));
     await defaultTopology();
     // The client for writes through the VIP (backup1 has postgresql-common's psql wrapper only).
-    await c.inside('backup1', 'dpkg -s postgresql-client-15 >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-client-15 >/dev/null');
+    await c.inside('backup1', `dpkg -s postgresql-client-${lab.pg} >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-client-${lab.pg} >/dev/null`);
   }, 1_800_000);
 
   afterAll(async () => {
