@@ -229,13 +229,14 @@ export const syncDcs = step({
     if (changes.length === 0) return { changed: false };
     // Retried for a few loops: a leader whose etcd member just came back (a healed partition)
     // answers 503 until its DCS writes go through again; the same patch is safe to send twice.
+    // A 4xx (wrong credentials, a rejected value) is an answer, not a transient: never retried.
     if (!ctx.check)
       for (const end = Date.now() + v.dcs.loopWait * 3000; ; ) {
         try {
           await patchDcsConfig(ctx, patch, authOf(ctx.vars), target(ctx.vars));
           break;
         } catch (e) {
-          if (Date.now() >= end) throw e;
+          if (Date.now() >= end || (e instanceof Error && /HTTP 4\d\d/.test(e.message))) throw e;
           await new Promise((r) => setTimeout(r, 1000));
         }
       }
