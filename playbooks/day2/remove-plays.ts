@@ -82,15 +82,15 @@ const takeOut: RunTask = step({
     const done: string[] = [];
     for (const r of ctx.shared.get(REMOVALS) ?? []) {
       const me = r.host.name;
+      const remote = r.reachable ? await ctx.delegate(me) : undefined;
       // First: a balancer on the leaving host gives the virtual IP away and stops routing.
-      if (r.reachable && r.host.groups.includes(v.groups.balancers)) done.push(...(await retireBalancer(ctx, ctx.inventory, r.host, await ctx.delegate(me), v.groups.balancers)));
+      if (remote && r.host.groups.includes(v.groups.balancers)) done.push(...(await retireBalancer(ctx, ctx.inventory, r.host, remote, v.groups.balancers)));
       const drained = await drainEverywhere(ctx, ctx.inventory, layout.balancers, me);
       if (drained.length) {
         const { left } = await waitReadSessionsGone(ctx, layout.balancers, me, ctx.vars.drainTimeoutSeconds * 1000);
         if (left > 0) ctx.warn(`${me} still had ${left} read session(s) after ${ctx.vars.drainTimeoutSeconds} s of drain; they end with it`);
         done.push(`${me} drained on ${drained.join(', ')}`);
       }
-      const remote = r.reachable ? await ctx.delegate(me) : undefined;
       if (remote && r.host.groups.includes(v.groups.postgres) && (await stopPatroni(remote, varsOf(patroni, r.host, ctx.inventory)))) done.push(`Patroni stopped and disabled on ${me}`);
       if (r.patroniMember) {
         await forgetPatroniMember(ctx, ctx.inventory, v, me, (v.dcs.ttl + 30) * 1000);
